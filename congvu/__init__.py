@@ -1,0 +1,3 @@
+"""Congvu: official mail and calendar server for a city administration."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Admin CLI commands and web admin pages."""

@@ -1,0 +1,1 @@
+"""The directory: domains, the unit tree, accounts, aliases, groups, delegation grants, authentication and authorization."""

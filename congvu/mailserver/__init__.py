@@ -1,0 +1,1 @@
+"""Mail: MIME parse-once, SMTP (receiving, submission, queue) and IMAP."""

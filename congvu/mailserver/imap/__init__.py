@@ -1,0 +1,1 @@
+"""IMAP server: pure parser, responses, per-connection state, commands."""

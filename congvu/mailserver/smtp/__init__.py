@@ -1,0 +1,1 @@
+"""SMTP: aiosmtpd handlers for MX and submission, delivery, outbound queue, DKIM/SPF/DMARC."""

@@ -1,0 +1,1 @@
+"""Webmail and web calendar (Starlette + Jinja2)."""
