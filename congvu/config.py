@@ -54,6 +54,8 @@ class Settings:
     tls_key: Path | None = None
     # Names of the unit tree's levels, top first (DESIGN: three levels).
     unit_levels: tuple[str, ...] = ("city", "district-or-department", "commune-or-ward")
+    # The organisation's time zone: dates typed in the admin tool are local dates.
+    timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
     log_format: str = "text"  # "text" or "json"
     # Allow LOGIN/AUTH without TLS from loopback clients (development, tests).

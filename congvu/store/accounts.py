@@ -90,6 +90,12 @@ async def get_by_id(conn: asyncpg.Connection, account_id: int) -> Account:
     return _account(row)
 
 
+async def get_by_address_for_login(conn: asyncpg.Connection, address: str) -> Account | None:
+    """The account whose own address this is (logins use the primary address)."""
+    row = await conn.fetchrow(_SELECT + " WHERE a.address = $1", address)
+    return _account(row) if row else None
+
+
 async def find(conn: asyncpg.Connection, address: str) -> Account | None:
     """The account for an address or one of its aliases, or None."""
     row = await conn.fetchrow(

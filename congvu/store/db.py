@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ import asyncpg
 from ..config import Settings
 
 log = logging.getLogger(__name__)
+# pgserver logs every command it runs at INFO; only its problems interest us.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 EMBEDDED_DB = "congvu"
 
@@ -76,7 +79,10 @@ def start_embedded(pg_dir: Path) -> ConnectParams:
     when the last one exits, so a running ``congvu serve`` keeps it up for a
     concurrent ``congvu admin``.
     """
-    import pgserver  # imported lazily: an external-database node never needs it
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI): harmless here
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: an external-database node never needs it
 
     pg_dir = pg_dir.resolve()
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +98,9 @@ def start_embedded(pg_dir: Path) -> ConnectParams:
                 break
     server = _embedded.get(pg_dir)
     if server is None:
-        server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(pg_dir, cleanup_mode="stop")
         _embedded[pg_dir] = server
     params = params_from_url(server.get_uri())
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DB}';")
