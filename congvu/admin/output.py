@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TextIO
 
 from ..store.accounts import Account
 from ..store.grants import Grant
@@ -69,8 +69,9 @@ def print_account(a: Account, given: list[Grant], received: list[Grant]) -> None
         print(f"{k + ':':<11}{v}")
 
 
-def progress_printer(total: int, out=sys.stderr) -> Callable[[int], None]:
+def progress_printer(total: int, out: TextIO | None = None) -> Callable[[int], None]:
     """A bar on a terminal; on a pipe, a line every 10 %."""
+    out = out or sys.stderr
     tty = out.isatty()
     step = max(1, total // 10)
 
