@@ -1,0 +1,479 @@
+"""Header-level MIME primitives for the parse-once layer (pure, no I/O).
+
+Header text is handled as "byte strings": ``bytes.decode("latin-1")``, which
+maps every byte to one code point and back.  That keeps raw 8-bit header
+bytes (SMTPUTF8 UTF-8, or a legacy charset someone forgot to encode) intact
+for the IMAP wire renderings, which must show the header *as sent*
+(RFC 3501 §7.4.2: ENVELOPE strings are not decoded), while the same value
+can be turned into real text with :func:`to_text` or :func:`decode_words`.
+
+Contents:
+
+- locating the end of a header block and splitting it into fields
+  (RFC 5322 §2.2, §2.2.3 unfolding);
+- RFC 2047 encoded-word decoding, tolerant of real-world breakage;
+- charset lookup that refuses bytes-to-bytes codecs;
+- Content-Type / Content-Disposition parameters with RFC 2231
+  continuations and charsets.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import re
+import unicodedata
+from functools import lru_cache
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+__all__ = [
+    "Headers",
+    "find_header_end",
+    "to_text",
+    "decode_words",
+    "codec_for",
+    "decode_bytes",
+    "parse_params",
+    "merge_rfc2231",
+    "param_value",
+    "parse_content_type",
+    "parse_disposition",
+    "decode_base64",
+]
+
+_CR, _LF = 0x0D, 0x0A
+
+
+def find_header_end(raw: bytes, start: int, end: int) -> int:
+    """Return the offset where the body of the entity at ``raw[start:end]`` starts.
+
+    The header ends with the first empty line (RFC 5322 §2.1), which is
+    included in the header (RFC 3501 §6.4.5: BODY[HEADER] keeps the blank
+    line).  Bare-LF line ends are accepted.  An entity with no empty line is
+    all header and has an empty body.
+    """
+    if start >= end:
+        return end
+    first = raw[start]
+    if first == _LF:
+        return start + 1
+    if first == _CR and start + 1 < end and raw[start + 1] == _LF:
+        return start + 2
+    crlf = raw.find(b"\n\r\n", start, end)
+    lf = raw.find(b"\n\n", start, end)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf + 3
+    if lf >= 0:
+        return lf + 2
+    return end
+
+
+class Headers:
+    """The fields of one header block, in order, names lower-cased.
+
+    Values are unfolded (RFC 5322 §2.2.3: CRLF before WSP removed) latin-1
+    byte strings with the whitespace after the colon kept as sent.
+    """
+
+    __slots__ = ("fields", "_first")
+
+    def __init__(self, block: bytes) -> None:
+        fields: list[tuple[str, str]] = []
+        text = block.decode("latin-1")
+        name: str | None = None
+        parts: list[str] = []
+        for line in text.split("\n"):
+            if line.endswith("\r"):
+                line = line[:-1]
+            if not line:
+                continue  # the terminating blank line, or stray blank lines
+            if line[0] in " \t":
+                if name is not None:
+                    parts.append(line)
+                continue  # a continuation before any field: garbage, skip
+            if name is not None:
+                fields.append((name, "".join(parts)))
+                name = None
+            colon = line.find(":")
+            if colon <= 0:
+                continue  # not a header field (RFC 5322 §2.2): ignore the line
+            name = line[:colon].strip().lower()
+            parts = [line[colon + 1 :]]
+            if not name or " " in name:
+                name = None
+        if name is not None:
+            fields.append((name, "".join(parts)))
+        self.fields = fields
+        first: dict[str, str] = {}
+        for key, value in fields:
+            first.setdefault(key, value)
+        self._first = first
+
+    def get(self, name: str) -> str | None:
+        """The first field called *name* (lower case), unfolded, or None."""
+        return self._first.get(name)
+
+    def get_stripped(self, name: str) -> str | None:
+        value = self._first.get(name)
+        return None if value is None else value.strip(" \t\r\n")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._first
+
+
+# --------------------------------------------------------------------------
+# Charsets
+
+
+# WHATWG-style substitutions: mail labelled with these charsets is almost
+# always written in the superset on the right.
+_CHARSET_SUBST = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso-8859-9": "cp1254",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "tis-620": "cp874",
+    "iso-8859-11": "cp874",
+    "x-user-defined": "cp1252",
+    "unicode-1-1-utf-7": "utf-7",
+    "utf8": "utf-8",
+    "x-vietnamese": "cp1258",
+    "x-viet-vps": "cp1258",  # no real codec; cp1258 is the common mislabel
+    "tcvn": "cp1258",
+}
+# Labels meaning "probably ASCII": decode as UTF-8, falling back (below).
+_AUTO_CHARSETS = frozenset({"", "us-ascii", "ascii", "ansi_x3.4-1968", "us", "x-unknown",
+                            "unknown", "default", "unknown-8bit", "iso-646-us"})
+
+
+@lru_cache(maxsize=256)
+def codec_for(charset: str | None) -> str | None:
+    """Python codec name for a MIME charset label, or None for "auto".
+
+    None means: no usable label — try UTF-8 and fall back to windows-1252.
+    Codecs that are not text encodings (``zlib``, ``base64``, ``rot13``…)
+    are refused: a charset label must never make us decompress data.
+    """
+    if not charset:
+        return None
+    label = charset.strip().strip("\"'").lower()
+    label = label.split("*", 1)[0]  # RFC 2231 §5 charset*language
+    if label in _AUTO_CHARSETS:
+        return None
+    label = _CHARSET_SUBST.get(label, label)
+    try:
+        info = codecs.lookup(label)
+    except LookupError:
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode *data* in MIME charset *charset*; never raises."""
+    codec = codec_for(charset)
+    if codec is not None and codec != "utf-8":
+        try:
+            return data.decode(codec, "replace")
+        except Exception:  # noqa: BLE001 - some codecs raise other errors
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        if codec == "utf-8":
+            return data.decode("utf-8", "replace")
+        return data.decode("cp1252", "replace")
+
+
+def to_text(lstr: str, fallback: str | None = None) -> str:
+    """Turn a latin-1 byte string from a header into text.
+
+    8-bit header bytes are UTF-8 when the message was sent with SMTPUTF8
+    (RFC 6532 §3.2); otherwise the best guess is the message's own charset.
+    """
+    if lstr.isascii():
+        return lstr
+    return decode_bytes(lstr.encode("latin-1"), fallback)
+
+
+# --------------------------------------------------------------------------
+# RFC 2047 encoded words
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
+_Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+_B64_NOT_ALPHABET = bytes(range(256)).translate(
+    None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+
+def decode_base64(data: bytes) -> bytes:
+    """Lenient base64: ignore non-alphabet bytes and broken padding."""
+    clean = data.translate(None, _B64_NOT_ALPHABET)
+    rem = len(clean) % 4
+    if rem == 1:
+        clean = clean[:-1]  # a lone sextet carries no whole byte
+    elif rem:
+        clean += b"=" * (4 - rem)
+    try:
+        return binascii.a2b_base64(clean)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _decode_q(text: str) -> bytes:
+    # RFC 2047 §4.2: "_" is space, "=XX" an octet.
+    data = text.replace("_", " ").encode("latin-1")
+    return _Q_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), data)
+
+
+def decode_words(lstr: str, fallback: str | None = None) -> str:
+    """Decode RFC 2047 encoded-words in a header value; never raises.
+
+    Whitespace between adjacent encoded-words is dropped (RFC 2047 §6.2).
+    Consecutive words in the same charset are decoded together, because
+    some mailers split a multibyte UTF-8 character across two words.  The
+    result is NFC-normalized: windows-1258 spells Vietnamese tones as
+    combining marks, other charsets precompose them.
+    """
+    if "=?" not in lstr:
+        text = to_text(lstr, fallback)
+        return text if text.isascii() else unicodedata.normalize("NFC", text)
+    out: list[str] = []
+    pending = bytearray()
+    pending_cs = ""
+    pos = 0
+
+    def flush() -> None:
+        nonlocal pending_cs
+        if pending:
+            out.append(decode_bytes(bytes(pending), pending_cs))
+            pending.clear()
+        pending_cs = ""
+
+    for m in _ENCODED_WORD.finditer(lstr):
+        between = lstr[pos : m.start()]
+        if between and (not pending or between.strip(" \t\r\n")):
+            flush()
+            out.append(to_text(between, fallback))
+        charset, enc, payload = m.group(1), m.group(2), m.group(3)
+        charset = charset.split("*", 1)[0].lower()  # RFC 2231 §5 language
+        data = decode_base64(payload.encode("latin-1")) if enc in "Bb" else _decode_q(payload)
+        if pending and charset != pending_cs:
+            flush()
+        pending_cs = charset
+        pending += data
+        pos = m.end()
+    flush()
+    out.append(to_text(lstr[pos:], fallback))
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+# --------------------------------------------------------------------------
+# Content-Type / Content-Disposition parameters (RFC 2045 §5.1, RFC 2231)
+
+_TSPECIALS_WS = frozenset('()<>@,;:\\"/[]?= \t')
+
+
+def _skip_comment(s: str, i: int) -> int:
+    depth = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return n
+
+
+def _split_value(value: str) -> tuple[str, int]:
+    """The leading token (media type or disposition type) and where params start."""
+    semi = value.find(";")
+    head = value if semi < 0 else value[:semi]
+    if "(" in head:
+        head = re.sub(r"\([^()]*\)", "", head)  # RFC 2045 allows comments
+    return head.strip(" \t\r\n"), (len(value) if semi < 0 else semi)
+
+
+def parse_params(s: str, i: int = 0) -> list[tuple[str, str]]:
+    """Raw ``attribute=value`` pairs after *i*: names lower-cased, quotes removed."""
+    out: list[tuple[str, str]] = []
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c in "; \t\r\n":
+            i += 1
+            continue
+        if c == "(":
+            i = _skip_comment(s, i)
+            continue
+        eq = i
+        while eq < n and s[eq] not in "=;":
+            eq += 1
+        name = s[i:eq].strip(" \t\r\n").lower()
+        if eq >= n or s[eq] == ";":
+            i = eq + 1  # attribute without value: garbage, skip
+            continue
+        i = eq + 1
+        while i < n and s[i] in " \t\r\n":
+            i += 1
+        if i < n and s[i] == '"':
+            i += 1
+            buf: list[str] = []
+            while i < n and s[i] != '"':
+                if s[i] == "\\" and i + 1 < n:
+                    i += 1
+                buf.append(s[i])
+                i += 1
+            i += 1
+            value = "".join(buf)
+            # tolerate garbage between the closing quote and the next ';'
+            while i < n and s[i] != ";":
+                i += 1
+        else:
+            start = i
+            while i < n and s[i] != ";":
+                if s[i] == "(":
+                    break
+                i += 1
+            value = s[start:i].strip(" \t\r\n")
+        if name:
+            out.append((name, value))
+    return out
+
+
+_SECTION_NAME = re.compile(r"^(.*?)\*(\d+)(\*?)$")
+
+
+def merge_rfc2231(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Merge RFC 2231 §3 continuations the way IMAP servers present them.
+
+    ``name*0*=utf-8''a; name*1*=%20b`` becomes ``("name*", "utf-8''a%20b")``:
+    the value stays percent-encoded and the trailing ``*`` tells the client
+    so, which is what Dovecot sends in BODYSTRUCTURE and what Thunderbird
+    and Apple Mail understand.  Plain continuations (``name*0``, ``name*1``)
+    are joined into ``name``.  The first occurrence of a name wins.
+    """
+    if not any("*" in name for name, _ in params):
+        seen: set[str] = set()
+        plain: list[tuple[str, str]] = []
+        for name, value in params:
+            if name not in seen:
+                seen.add(name)
+                plain.append((name, value))
+        return plain
+    order: list[str] = []
+    simple: dict[str, tuple[str, str]] = {}
+    sections: dict[str, dict[int, tuple[str, bool]]] = {}
+    for name, value in params:
+        m = _SECTION_NAME.match(name)
+        if m:
+            base, num, star = m.group(1), int(m.group(2)), bool(m.group(3))
+            if base not in sections and base not in simple:
+                order.append(base)
+            sections.setdefault(base, {}).setdefault(num, (value, star))
+        elif name.endswith("*"):
+            base = name[:-1]
+            if base not in simple and base not in sections:
+                order.append(base)
+                simple[base] = (name, value)
+        elif name not in simple and name not in sections:
+            order.append(name)
+            simple[name] = (name, value)
+    out: list[tuple[str, str]] = []
+    for base in order:
+        if base in simple:
+            out.append(simple[base])
+            continue
+        segs = sections[base]
+        nums = sorted(segs)
+        extended = any(star for _, star in segs.values())
+        pieces: list[str] = []
+        for k, num in enumerate(nums):
+            value, star = segs[num]
+            if extended and not star:
+                value = quote_from_bytes(value.encode("latin-1"), safe="")
+                if k == 0:
+                    value = "''" + value  # no charset'language' given
+            pieces.append(value)
+        out.append((base + "*" if extended else base, "".join(pieces)))
+    return out
+
+
+def _decode_extended(value: str) -> str:
+    """Decode an RFC 2231 §4 ``charset'language'%XX`` value."""
+    parts = value.split("'", 2)
+    if len(parts) == 3:
+        charset, _lang, encoded = parts
+    else:
+        charset, encoded = "", value
+    return decode_bytes(unquote_to_bytes(encoded.encode("latin-1")), charset)
+
+
+def param_value(params: list[tuple[str, str]], name: str,
+                fallback: str | None = None) -> str | None:
+    """Decoded value of parameter *name* from a merged parameter list.
+
+    Also decodes RFC 2047 encoded-words in plain values, which Outlook and
+    many webmails put in ``filename="=?utf-8?B?...?="`` against RFC 2047 §5.
+    """
+    for key, value in params:
+        if key == name + "*":
+            return unicodedata.normalize("NFC", _decode_extended(value))
+        if key == name:
+            return decode_words(value, fallback)
+    return None
+
+
+def parse_content_type(
+    value: str | None, default: tuple[str, str] = ("text", "plain")
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """(type, subtype, merged params) of a Content-Type value, lower-cased type.
+
+    RFC 2045 §5.2: a missing or syntactically invalid Content-Type means
+    ``text/plain; charset=us-ascii`` (or the context default, e.g.
+    ``message/rfc822`` inside multipart/digest, RFC 2046 §5.1.5).
+    """
+    if value is None:
+        return _default_type(default)
+    head, pos = _split_value(value)
+    main, slash, sub = head.lower().partition("/")
+    main, sub = main.strip(), sub.strip()
+    if (
+        not slash
+        or not main
+        or not sub
+        or any(c in _TSPECIALS_WS for c in main)
+        or any(c in _TSPECIALS_WS for c in sub)
+        or not (main + sub).isascii()
+    ):
+        return _default_type(("text", "plain"))
+    return main, sub, merge_rfc2231(parse_params(value, pos + 1))
+
+
+def _default_type(default: tuple[str, str]) -> tuple[str, str, list[tuple[str, str]]]:
+    if default == ("text", "plain"):
+        return "text", "plain", [("charset", "us-ascii")]
+    return default[0], default[1], []
+
+
+def parse_disposition(value: str | None) -> tuple[str, list[tuple[str, str]]] | None:
+    """(lower-cased type, merged params) of Content-Disposition (RFC 2183), or None."""
+    if value is None:
+        return None
+    head, pos = _split_value(value)
+    if not head:
+        return None
+    return head.lower(), merge_rfc2231(parse_params(value, pos + 1))
