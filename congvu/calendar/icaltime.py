@@ -72,7 +72,10 @@ def prop_dt(comp: Component, name: str) -> date | datetime | None:
         return None
     if isinstance(prop, list):  # repeated property: take the first
         prop = prop[0]
-    value = getattr(prop, "dt", None)
+    try:
+        value = getattr(prop, "dt", None)
+    except Exception:  # icalendar 7 vBroken raises BrokenCalendarProperty
+        return None
     if isinstance(value, (date, datetime)):
         return value
     return None
@@ -80,7 +83,10 @@ def prop_dt(comp: Component, name: str) -> date | datetime | None:
 
 def _duration(comp: Component) -> timedelta | None:
     prop = comp.get("DURATION")
-    value = getattr(prop, "dt", None)
+    try:
+        value = getattr(prop, "dt", None)
+    except Exception:  # broken value: treat as absent
+        return None
     return value if isinstance(value, timedelta) else None
 
 
