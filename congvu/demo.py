@@ -7,7 +7,7 @@ Seeded only into an empty database (no domain yet), so restarting with
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from .config import Settings
 from .directory.service import Directory, NewAccount
@@ -72,11 +72,11 @@ async def seed_demo(db: Database, settings: Settings) -> bool:
     await d.grant(
         f"an.nv@{DEMO_DOMAIN}", f"thu.lt@{DEMO_DOMAIN}",
         "calendar-write,mail-read,mail-send-on-behalf", ACTOR,
-        valid_until=datetime.now(timezone.utc) + timedelta(days=365),
+        valid_until=datetime.now(UTC) + timedelta(days=365),
     )
     print("Demo organisation created. Every login below has the password "
           f"{DEMO_PASSWORD!r}:", flush=True)
-    for local, name, unit, title, _ in PEOPLE:
+    for local, name, _unit, title, _ in PEOPLE:
         print(f"  {local + '@' + DEMO_DOMAIN:<32} {name} — {title}", flush=True)
     print(f"  Delegation: an.nv@{DEMO_DOMAIN} -> thu.lt@{DEMO_DOMAIN} "
           "(calendar-write, mail-read, mail-send-on-behalf)", flush=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 
@@ -37,7 +38,7 @@ class HttpListener:
         self.task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, services: Services) -> "HttpListener | None":
+    async def start(cls, services: Services) -> HttpListener | None:
         lst = services.settings.listeners
         if not lst.http:
             return None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from datetime import datetime, UTC
+from collections.abc import Awaitable, Callable
 
 from .config import Settings
 from .directory.auth import Authenticator
@@ -15,7 +15,7 @@ from .store.db import Database
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Services:
         tls: ssl.SSLContext | None = None,
         now: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> "Services":
+    ) -> Services:
         auth = Authenticator(db, settings, sleep=sleep) if sleep else Authenticator(db, settings)
         return cls(
             settings=settings,

@@ -13,7 +13,7 @@ import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest

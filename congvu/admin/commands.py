@@ -12,7 +12,8 @@ import os
 import re
 import sys
 from datetime import datetime, time, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import Settings

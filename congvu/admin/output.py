@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
 
 from ..store.accounts import Account
 from ..store.grants import Grant

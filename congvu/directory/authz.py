@@ -15,8 +15,8 @@ Protocol code asks these questions and never re-implements the rules:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import datetime, UTC
+from collections.abc import Callable
 
 import asyncpg
 
@@ -47,7 +47,7 @@ def expand_scopes(scopes: tuple[str, ...] | list[str]) -> frozenset[str]:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Authorizer:

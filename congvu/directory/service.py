@@ -9,8 +9,8 @@ it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Sequence
+from datetime import datetime, UTC
+from collections.abc import Callable, Sequence
 
 from ..config import Settings
 from ..store import accounts as accounts_repo
@@ -49,7 +49,7 @@ class BadRows(Invalid):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ class Directory:
             if errors:
                 errors.sort(key=lambda e: int(e.split(":")[0].split()[1]))
                 raise BadRows(errors)
-            for done, (line, new) in enumerate(checked, 1):
+            for done, (_line, new) in enumerate(checked, 1):
                 hashed = passwords.hash_password(new.password) if new.password else None
                 await self._create(conn, new, hashed, actor)
                 if progress:
@@ -482,4 +482,4 @@ class Directory:
         await audit_repo.record(self.db.pool, actor, action, target, details, remote_addr)
 
 
-__all__ = ["BadRows", "Directory", "NewAccount", "Conflict", "Invalid", "NotFound", "parse_role", "parse_scopes"]
+__all__ = ["BadRows", "Conflict", "Directory", "Invalid", "NewAccount", "NotFound", "parse_role", "parse_scopes"]

@@ -17,7 +17,8 @@ import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlparse
 
 import asyncpg
@@ -41,7 +42,7 @@ class ConnectParams:
     password: str | None
     database: str
 
-    def with_database(self, name: str) -> "ConnectParams":
+    def with_database(self, name: str) -> ConnectParams:
         return ConnectParams(self.host, self.port, self.user, self.password, name)
 
     def kwargs(self) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class Database:
     @classmethod
     async def connect(
         cls, params: ConnectParams, *, min_size: int = 2, max_size: int = 20
-    ) -> "Database":
+    ) -> Database:
         pool = await asyncpg.create_pool(
             **params.kwargs(),
             min_size=min_size,
@@ -146,9 +147,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside a transaction: commit on success, roll back on error."""
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                yield conn
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:

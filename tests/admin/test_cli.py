@@ -181,7 +181,7 @@ def test_import_bad_files(city, tmp_path) -> None:
     bad = write_csv(tmp_path / "bad.csv", ["ok1@hanoi.gov.vn,Một,so-tttt,,",
                                            "broken,Hai,so-tttt,,",
                                            "ok3@hanoi.gov.vn,Ba,nowhere,,"])
-    code, out, err = city("import", "accounts", bad)
+    code, _, err = city("import", "accounts", bad)
     assert code == 2
     assert "line 3: malformed address" in err and "line 4: unknown unit" in err
     assert "ok1@" not in ok(city("account", "list"))
