@@ -46,7 +46,7 @@ format_response = format_status
 #: RFC 9051 §7.5 continuation request for a synchronizing literal.
 CONTINUE_LITERAL = b"+ Ready for literal data\r\n"
 
-_ATOM_CHARS = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+\Z')
+_ASTRING_CHARS = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+\Z')  # RFC 9051 §9 ASTRING-CHAR
 _QUOTE_UNSAFE = re.compile(rb"[\x00\r\n\x80-\xff]")
 
 
@@ -82,7 +82,7 @@ def string(value: str | bytes) -> bytes:
 def astring(value: str | bytes) -> bytes:
     """Atom when possible (not ``NIL``, which would read as nil), else :func:`string`."""
     raw = _b(value)
-    if _ATOM_CHARS.match(raw) is not None and raw.upper() != b"NIL":
+    if _ASTRING_CHARS.match(raw) is not None and raw.upper() != b"NIL":
         return raw
     return string(raw)
 
