@@ -166,9 +166,11 @@ def codec_for(charset: str | None) -> str | None:
     if label in _AUTO_CHARSETS:
         return None
     label = _CHARSET_SUBST.get(label, label)
+    if not label.isascii() or not label.isprintable():
+        return None
     try:
         info = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError, TypeError):
         return None
     if not getattr(info, "_is_text_encoding", True):
         return None

@@ -116,12 +116,20 @@ def _language(headers: Headers) -> bytes:
     return b"(" + b" ".join(imap_string(t) for t in tags) + b")"
 
 
+_DEFAULT_CHARSET = [("charset", "us-ascii")]
+
+
 def _body_fields(part: Part, raw_len: int) -> bytes:
     # body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP
     #               body-fld-enc SP body-fld-octets
     h = part.headers
+    params = part.params
+    if part.maintype == "text" and not any(k in ("charset", "charset*") for k, _ in params):
+        # RFC 2045 §5.2: text without a charset is us-ascii; say so, as
+        # Dovecot does, so clients need not know the default
+        params = params + _DEFAULT_CHARSET
     return b" ".join((
-        _params(part.params),
+        _params(params),
         imap_nstring(h.get_stripped("content-id")),
         imap_nstring(h.get_stripped("content-description")),
         imap_string(part.encoding),
