@@ -62,6 +62,30 @@ class MessageInfo:
     modseq: int = 0
     keywords: frozenset[str] = frozenset()
 
+    @classmethod
+    def from_search_text(
+        cls, *, search_headers: str, search_body: str, **fields: object
+    ) -> MessageInfo:
+        """Build from the texts :mod:`congvu.mailserver.mime` stores at delivery.
+
+        ``search_headers`` is ``fold_lines`` of ``Name: value`` lines, so the
+        per-field texts (FROM, TO, CC, BCC, SUBJECT, HEADER) are split out of
+        it here; other fields (``seq``, ``uid``, ``flags`` ...) pass through.
+        """
+        headers: dict[str, str] = {}
+        for line in search_headers.split("\n"):
+            name, sep, value = line.partition(": ")
+            if not sep:
+                name, value = line.rstrip(":"), ""
+            prev = headers.get(name)
+            headers[name] = value if prev is None else prev + "\n" + value
+        texts = {a: headers.get(h, "") for h, a in
+                 (("from", "from_"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"),
+                  ("subject", "subject"))}
+        return cls(  # type: ignore[arg-type]
+            header_text=search_headers, body=search_body, headers=headers, **texts, **fields
+        )
+
 
 # -- normalization -------------------------------------------------------------
 
