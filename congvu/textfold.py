@@ -35,11 +35,8 @@ class _FoldTable(dict[int, "int | str | None"]):
 
     def __missing__(self, cp: int) -> int | str | None:
         ch = chr(cp)
-        value: int | str | None
-        if unicodedata.category(ch) == "Mn":
-            value = None  # delete combining marks
-        else:
-            value = cp
+        # combining marks are deleted, everything else kept
+        value: int | str | None = None if unicodedata.category(ch) == "Mn" else cp
         self[cp] = value
         return value
 

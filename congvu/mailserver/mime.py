@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
@@ -37,18 +37,18 @@ from .mime_structure import Part, build_part_map, scan_message
 from .mime_text import DEFAULT_MAX_TEXT, base_subject, collect_text, decode_subject
 
 __all__ = [
+    "DEFAULT_MAX_TEXT",
+    "PREVIEW_LENGTH",
     "Address",
     "Attachment",
     "ParsedMessage",
-    "parse_message",
-    "section_bytes",
-    "render_header_fields",
-    "parse_section",
-    "parse_date",
     "base_subject",
     "normalize_crlf",
-    "DEFAULT_MAX_TEXT",
-    "PREVIEW_LENGTH",
+    "parse_date",
+    "parse_message",
+    "parse_section",
+    "render_header_fields",
+    "section_bytes",
 ]
 
 #: Length of :attr:`ParsedMessage.preview`, in characters.
@@ -172,8 +172,8 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     try:
         if dt.tzinfo is None:
-            return dt.replace(tzinfo=timezone.utc)
-        return dt.astimezone(timezone.utc)
+            return dt.replace(tzinfo=UTC)
+        return dt.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
@@ -196,7 +196,7 @@ def _decode_addresses(env: list[EnvAddress], fallback: str | None) -> tuple[Addr
         if a.is_group_marker:
             continue
         name = decode_words(a.name, fallback).strip() if a.name else ""
-        mailbox = a.mailbox if a.mailbox != MISSING_MAILBOX else ""
+        mailbox = a.mailbox if a.mailbox and a.mailbox != MISSING_MAILBOX else ""
         address = mailbox if a.host in (None, MISSING_DOMAIN) else f"{mailbox}@{a.host}"
         out.append(Address(name, to_text(address, fallback)))
     return tuple(out)
@@ -283,7 +283,7 @@ def parse_message(raw: bytes, *, max_text: int = DEFAULT_MAX_TEXT) -> ParsedMess
         envelope=render_envelope(h),
         body=render_body(raw, root, extended=False),
         bodystructure=render_body(raw, root, extended=True),
-        part_map=tuple(tuple(e) for e in part_map),  # type: ignore[misc]
+        part_map=tuple(tuple(e) for e in part_map),  # type: ignore[arg-type]
         subject=subject,
         from_addrs=_decode_addresses(env_from, fallback),
         sender_addrs=_decode_addresses(parse_address_list(h.get("sender")), fallback),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["EnvAddress", "parse_address_list", "MISSING_MAILBOX", "MISSING_DOMAIN"]
+__all__ = ["MISSING_DOMAIN", "MISSING_MAILBOX", "EnvAddress", "parse_address_list"]
 
 # What Dovecot puts in an ENVELOPE address that lacks a part: a NIL host
 # would turn a mailbox into a group marker for the client (RFC 3501 §7.4.2).
@@ -40,7 +40,8 @@ class EnvAddress(NamedTuple):
 _GROUP_END = EnvAddress(None, None, None, None)
 _SPECIALS = frozenset("<>,:;@")
 _ATOM_END = frozenset('<>,:;@"([ \t\r\n')
-_DOT_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\xff-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\xff-]+)*$")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\xff-]+"
+_DOT_ATOM = re.compile(rf"^{_ATEXT}(\.{_ATEXT})*$")
 
 # token kinds
 _ATOM, _QUOTED, _COMMENT, _LITERAL, _SPECIAL = range(5)
@@ -108,7 +109,9 @@ def _local_part(tokens: list[tuple[int, str]]) -> str:
     for kind, text in tokens:
         if kind == _QUOTED:
             # keep the quotes only where the local part needs them
-            pieces.append(text if _DOT_ATOM.match(text) else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+            if not _DOT_ATOM.match(text):
+                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            pieces.append(text)
         elif kind in (_ATOM, _LITERAL):
             pieces.append(text)
     return "".join(pieces)

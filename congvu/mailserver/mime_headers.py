@@ -28,17 +28,17 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 __all__ = [
     "Headers",
-    "find_header_end",
-    "to_text",
-    "decode_words",
     "codec_for",
+    "decode_base64",
     "decode_bytes",
-    "parse_params",
+    "decode_words",
+    "find_header_end",
     "merge_rfc2231",
     "param_value",
     "parse_content_type",
     "parse_disposition",
-    "decode_base64",
+    "parse_params",
+    "to_text",
 ]
 
 _CR, _LF = 0x0D, 0x0A
@@ -75,7 +75,7 @@ class Headers:
     byte strings with the whitespace after the colon kept as sent.
     """
 
-    __slots__ = ("fields", "_first")
+    __slots__ = ("_first", "fields")
 
     def __init__(self, block: bytes) -> None:
         fields: list[tuple[str, str]] = []
@@ -183,7 +183,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     if codec is not None and codec != "utf-8":
         try:
             return data.decode(codec, "replace")
-        except Exception:  # noqa: BLE001 - some codecs raise other errors
+        except Exception:
             pass
     try:
         return data.decode("utf-8")

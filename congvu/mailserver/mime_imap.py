@@ -18,7 +18,7 @@ from .mime_address import EnvAddress, parse_address_list
 from .mime_headers import Headers, parse_disposition
 from .mime_structure import Part
 
-__all__ = ["imap_string", "imap_nstring", "render_envelope", "render_body", "envelope_addresses"]
+__all__ = ["envelope_addresses", "imap_nstring", "imap_string", "render_body", "render_envelope"]
 
 _NIL = b"NIL"
 

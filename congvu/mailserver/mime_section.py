@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["section_bytes", "render_header_fields", "parse_section"]
+__all__ = ["parse_section", "render_header_fields", "section_bytes"]
 
 _SECTION = re.compile(r"^((?:[1-9][0-9]*)(?:\.[1-9][0-9]*)*)?(?:\.?)(.*)$", re.DOTALL)
 _FIELD_LIST = re.compile(r"^(HEADER\.FIELDS(?:\.NOT)?)\s*\((.*)\)\s*$", re.DOTALL | re.IGNORECASE)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .mime_headers import Headers, find_header_end, parse_content_type
 
-__all__ = ["Part", "scan_message", "build_part_map", "MAX_DEPTH", "MAX_PARTS"]
+__all__ = ["MAX_DEPTH", "MAX_PARTS", "Part", "build_part_map", "scan_message"]
 
 #: Nesting beyond this is not split further (Dovecot stops at 100; mail
 #: nested this deep is an attack, not correspondence).

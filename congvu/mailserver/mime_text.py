@@ -18,8 +18,15 @@ from html.parser import HTMLParser
 from .mime_headers import decode_base64, decode_bytes, decode_words, param_value
 from .mime_structure import Part
 
-__all__ = ["decode_transfer", "html_to_text", "BodyText", "collect_text", "base_subject",
-           "decode_subject", "DEFAULT_MAX_TEXT"]
+__all__ = [
+    "DEFAULT_MAX_TEXT",
+    "BodyText",
+    "base_subject",
+    "collect_text",
+    "decode_subject",
+    "decode_transfer",
+    "html_to_text",
+]
 
 #: Default cap on gathered body text, in characters (1 MiB).
 DEFAULT_MAX_TEXT = 1 << 20
@@ -82,7 +89,7 @@ def html_to_text(html: str, limit: int = DEFAULT_MAX_TEXT) -> str:
     try:
         parser.feed(html)
         parser.close()
-    except Exception:  # noqa: BLE001 - html.parser can choke on odd markup
+    except Exception:
         pass
     text = "".join(parser.out)
     # Non-breaking spaces are spaces to a reader.
@@ -136,7 +143,7 @@ def _part_text(raw: bytes, part: Part, budget: int, fallback: str | None) -> str
 
 def _is_attachment(part: Part) -> bool:
     dsp = part.headers.get_stripped("content-disposition")
-    return bool(dsp) and dsp.lower().startswith("attachment")
+    return dsp is not None and dsp.lower().startswith("attachment")
 
 
 def collect_text(raw: bytes, root: Part, limit: int = DEFAULT_MAX_TEXT,

@@ -12,7 +12,7 @@ import email
 import json
 import random
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email import policy
 
 import pytest
@@ -219,7 +219,7 @@ def test_rfc2231_vietnamese_attachment() -> None:
     assert pm.to_addrs == (
         Address("Phòng Văn thư", "vanthu@hanoi.gov.vn"), Address("", "b@hanoi.gov.vn"))
     assert pm.from_text == "Nguyễn Văn A <a@hanoi.gov.vn>"
-    assert pm.sent_date == datetime(2024, 6, 3, 3, 0, tzinfo=timezone.utc)
+    assert pm.sent_date == datetime(2024, 6, 3, 3, 0, tzinfo=UTC)
     assert pm.message_id == "<cv12@hanoi.gov.vn>"
     assert "ha noi" in pm.search_body and "cong van" in pm.search_body
     assert "subject: cong van so 12/ubnd" in pm.search_headers.splitlines()
@@ -394,8 +394,8 @@ def test_encoded_words_split_and_mixed() -> None:
     # one UTF-8 character split across two encoded-words; whitespace between
     # adjacent words dropped (RFC 2047 §6.2)
     ha = "Hà".encode()
-    w1 = "=?utf-8?Q?H=%02X?=" % ha[1]
-    w2 = "=?utf-8?Q?=%02X?=" % ha[2]
+    w1 = f"=?utf-8?Q?H={ha[1]:02X}?="
+    w2 = f"=?utf-8?Q?={ha[2]:02X}?="
     raw = crlf(f"Subject: Re: {w1} {w2} N=?bogus?Q?x?=", "", "")
     pm = parse_message(raw)
     assert pm.subject == "Re: Hà N" + "x"
@@ -425,7 +425,7 @@ def test_sections_of_forwarded_message() -> None:
     inner = b"Subject: inner\r\nFrom: x@y.z\r\n\r\nbody"
     assert section_bytes(FORWARD, pm.part_map, "2") == inner
     assert section_bytes(FORWARD, pm.part_map, "2.MIME") == b"Content-Type: message/rfc822\r\n\r\n"
-    assert section_bytes(FORWARD, pm.part_map, "2.HEADER") == b"Subject: inner\r\nFrom: x@y.z\r\n\r\n"
+    assert section_bytes(FORWARD, pm.part_map, "2.HEADER") == inner[: inner.index(b"body")]
     assert section_bytes(FORWARD, pm.part_map, "2.TEXT") == b"body"
     assert section_bytes(FORWARD, pm.part_map, "2.1") == b"body"
     assert section_bytes(FORWARD, pm.part_map, "2.HEADER.FIELDS (FROM)") == (
@@ -578,7 +578,8 @@ def test_html_only_message() -> None:
         "Content-Type: text/html; charset=utf-8",
         "",
         "<html><head><title>T</title><style>p{color:red}</style></head>",
-        "<body><p>Xin&nbsp;ch&agrave;o</p><script>alert(1)</script><div>Đà Nẵng</div></body></html>",
+        "<body><p>Xin&nbsp;ch&agrave;o</p><script>alert(1)</script>",
+        "<div>Đà Nẵng</div></body></html>",
     )
     pm = parse_message(raw)
     assert pm.preview == "Xin chào Đà Nẵng"
@@ -590,8 +591,8 @@ def test_search_text_is_capped() -> None:
     raw = crlf("Content-Type: text/plain", "") + big * 30
     pm = parse_message(raw, max_text=50_000)
     assert len(pm.search_body) <= 50_000
-    assert pm.bodystructure.startswith(b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d 30'
-                                       % (len(big) * 30))
+    assert pm.bodystructure.startswith(
+        b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d 30' % (len(big) * 30))
 
 
 def test_garbage_never_raises() -> None:
@@ -692,9 +693,9 @@ def test_sort_keys_and_references() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("Mon, 3 Jun 2024 10:00:00 +0700", datetime(2024, 6, 3, 3, 0, tzinfo=timezone.utc)),
-        ("3 Jun 2024 10:00:00 -0000", datetime(2024, 6, 3, 10, 0, tzinfo=timezone.utc)),
-        ("Mon, 3 Jun 2024 10:00:00 GMT", datetime(2024, 6, 3, 10, 0, tzinfo=timezone.utc)),
+        ("Mon, 3 Jun 2024 10:00:00 +0700", datetime(2024, 6, 3, 3, 0, tzinfo=UTC)),
+        ("3 Jun 2024 10:00:00 -0000", datetime(2024, 6, 3, 10, 0, tzinfo=UTC)),
+        ("Mon, 3 Jun 2024 10:00:00 GMT", datetime(2024, 6, 3, 10, 0, tzinfo=UTC)),
         ("not a date", None),
         ("", None),
         (None, None),
