@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Union
+from typing import Literal
 
 from congvu.calendar.davxml import (
     DAV,
@@ -37,18 +37,18 @@ from congvu.calendar.filters import (
 )
 
 __all__ = [
-    "CalendarQuery",
     "CalendarMultiget",
-    "SyncCollection",
-    "FreeBusyQuery",
-    "PropertySearch",
-    "PrincipalPropertySearch",
-    "PrincipalSearchPropertySet",
+    "CalendarQuery",
     "ExpandItem",
     "ExpandProperty",
+    "FreeBusyQuery",
+    "PrincipalPropertySearch",
+    "PrincipalSearchPropertySet",
+    "PropertySearch",
     "Report",
-    "parse_report",
+    "SyncCollection",
     "parse_filter",
+    "parse_report",
     "parse_time_range",
     "parse_utc",
 ]
@@ -132,10 +132,10 @@ class ExpandProperty:
     items: tuple[ExpandItem, ...]
 
 
-Report = Union[
-    CalendarQuery, CalendarMultiget, SyncCollection, FreeBusyQuery,
-    PrincipalPropertySearch, PrincipalSearchPropertySet, ExpandProperty,
-]
+Report = (
+    CalendarQuery | CalendarMultiget | SyncCollection | FreeBusyQuery
+    | PrincipalPropertySearch | PrincipalSearchPropertySet | ExpandProperty
+)
 
 _UTC_RE = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
 
@@ -315,7 +315,7 @@ def _expand_items(parent: ET.Element) -> tuple[ExpandItem, ...]:
         name, ns = p.get("name"), p.get("namespace", DAV)
         if not name:
             raise DavError(400, None, "expand-property property without name")
-        items.append(ExpandItem("{%s}%s" % (ns, name), _expand_items(p)))
+        items.append(ExpandItem(f"{{{ns}}}{name}", _expand_items(p)))
     return tuple(items)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 import defusedxml.ElementTree as SafeET
@@ -31,14 +31,36 @@ if TYPE_CHECKING:
     from congvu.calendar.davreport import Report
 
 __all__ = [
-    "DAV", "CALDAV", "CS", "ICAL", "PREFIXES",
-    "dav", "caldav", "cs", "ical", "el",
-    "DavError", "error_body", "parse_xml",
-    "PropfindRequest", "CalendarDataRequest", "PropPatchOp", "ProppatchRequest",
-    "MkcalendarRequest", "parse_propfind", "parse_proppatch", "parse_mkcalendar",
-    "parse_report", "prop_text",
-    "Multistatus", "PropValue", "wants_minimal", "quote_href", "href_to_path",
-    "sync_token_element", "status_line",
+    "CALDAV",
+    "CS",
+    "DAV",
+    "ICAL",
+    "PREFIXES",
+    "CalendarDataRequest",
+    "DavError",
+    "MkcalendarRequest",
+    "Multistatus",
+    "PropPatchOp",
+    "PropValue",
+    "PropfindRequest",
+    "ProppatchRequest",
+    "caldav",
+    "cs",
+    "dav",
+    "el",
+    "error_body",
+    "href_to_path",
+    "ical",
+    "parse_mkcalendar",
+    "parse_propfind",
+    "parse_proppatch",
+    "parse_report",
+    "parse_xml",
+    "prop_text",
+    "quote_href",
+    "status_line",
+    "sync_token_element",
+    "wants_minimal",
 ]
 
 DAV = "DAV:"
@@ -57,17 +79,17 @@ def dav(local: str) -> str:
 
 def caldav(local: str) -> str:
     """Clark name in the CalDAV namespace (RFC 4791)."""
-    return "{%s}%s" % (CALDAV, local)
+    return f"{{{CALDAV}}}{local}"
 
 
 def cs(local: str) -> str:
     """Clark name in the calendarserver.org namespace (getctag, proxies)."""
-    return "{%s}%s" % (CS, local)
+    return f"{{{CS}}}{local}"
 
 
 def ical(local: str) -> str:
     """Clark name in Apple's iCal namespace (calendar-color, calendar-order)."""
-    return "{%s}%s" % (ICAL, local)
+    return f"{{{ICAL}}}{local}"
 
 
 def el(name: str, text: str | None = None, *children: ET.Element, **attrib: str) -> ET.Element:
@@ -325,7 +347,7 @@ def parse_report(body: bytes | str | None) -> Report:
 
 # --- replies -----------------------------------------------------------------
 
-PropValue = Union[None, str, ET.Element, Sequence[ET.Element]]
+PropValue = None | str | ET.Element | Sequence[ET.Element]
 """A property value: None (empty element), text, or child element(s)."""
 
 _HREF_SAFE = "/:@!$&'()*+,;=-._~"

@@ -28,16 +28,16 @@ from icalendar import Calendar, Component
 from congvu.calendar.icaltime import component_overlaps, instances, prop_dt, to_utc
 
 __all__ = [
-    "TimeRange",
-    "TextMatch",
-    "ParamFilter",
-    "PropFilter",
+    "COLLATIONS",
     "CompFilter",
     "IndexRange",
-    "COLLATIONS",
-    "matches",
-    "index_prefilter",
+    "ParamFilter",
+    "PropFilter",
+    "TextMatch",
+    "TimeRange",
     "index_may_match",
+    "index_prefilter",
+    "matches",
     "text_matches",
 ]
 

@@ -35,19 +35,19 @@ from congvu.calendar.icaltime import (
 )
 
 __all__ = [
+    "PRODID",
     "Attendee",
     "CalendarObject",
     "InvalidCalendarData",
     "UnsupportedComponent",
-    "parse_calendar_object",
-    "load_calendar",
+    "busy_periods",
     "expand",
     "limit_recurrence_set",
-    "redact_private",
-    "busy_periods",
+    "load_calendar",
     "merge_periods",
+    "parse_calendar_object",
+    "redact_private",
     "vfreebusy_response",
-    "PRODID",
 ]
 
 PRODID = "-//Congvu//CalDAV Server//VI"
@@ -62,7 +62,7 @@ _CRITICAL = {"UID", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RECURRENCE-
 class InvalidCalendarData(ValueError):
     """The body is not usable iCalendar; answer 400 with ``precondition``."""
 
-    precondition = "{%s}valid-calendar-data" % CALDAV_NS
+    precondition = f"{{{CALDAV_NS}}}valid-calendar-data"
     status = 400
 
     def __init__(self, message: str) -> None:
@@ -73,7 +73,7 @@ class InvalidCalendarData(ValueError):
 class UnsupportedComponent(InvalidCalendarData):
     """Component type not stored here (RFC 4791 §5.3.2.1): 403."""
 
-    precondition = "{%s}supported-calendar-component" % CALDAV_NS
+    precondition = f"{{{CALDAV_NS}}}supported-calendar-component"
     status = 403
 
 
@@ -215,7 +215,7 @@ def parse_calendar_object(
     comps = [c for c in cal.subcomponents if c.name != "VTIMEZONE"]
     if not comps:
         raise InvalidCalendarData("no calendar component")
-    types = {c.name for c in comps}
+    types = {str(c.name) for c in comps}
     if len(types) != 1:
         raise InvalidCalendarData(f"several component types: {', '.join(sorted(types))}")
     ctype = types.pop()
@@ -388,14 +388,15 @@ def expand(
     """
     cal = load_calendar(data)
     out = _shell(cal)
-    types = {c.name for c in cal.subcomponents if c.name != "VTIMEZONE"}
+    types = {str(c.name) for c in cal.subcomponents if c.name != "VTIMEZONE"}
     for ctype in sorted(types):
         recurring = any("RRULE" in c or "RDATE" in c for c in cal.subcomponents
                         if c.name == ctype)
         for inst in instances(cal, ctype, start, end, floating_tz):
             comp = _to_utc_component(inst, floating_tz)
-            if recurring and "RECURRENCE-ID" not in comp:
-                comp.add("RECURRENCE-ID", comp["DTSTART"].dt)
+            dtstart = prop_dt(comp, "DTSTART")
+            if recurring and "RECURRENCE-ID" not in comp and dtstart is not None:
+                comp.add("RECURRENCE-ID", dtstart)
             out.add_component(comp)
     return out.to_ical()
 

@@ -24,14 +24,14 @@ from icalendar import Component
 __all__ = [
     "UNBOUNDED_START",
     "TimeSpan",
-    "to_utc",
-    "prop_dt",
-    "event_span",
-    "todo_overlaps",
-    "todo_envelope",
     "component_overlaps",
-    "is_recurring_set",
+    "event_span",
     "instances",
+    "is_recurring_set",
+    "prop_dt",
+    "to_utc",
+    "todo_envelope",
+    "todo_overlaps",
 ]
 
 # Lower bound used for objects with no start at all (a VTODO without dates
@@ -240,13 +240,11 @@ def instances(
         return
     lo = (start or datetime(1900, 1, 1, tzinfo=UTC)) - _SLACK
     query = recurring_ical_events.of(calendar, components=[comp_type], skip_bad_series=True)
-    iterator: Iterator[Any]
-    if end is None:
-        # Open-ended range (iPhone sends only a start): walk lazily and stop
-        # after MAX_INSTANCES rather than expanding an endless series.
-        iterator = iter(query.after(lo))
-    else:
-        iterator = iter(query.between(lo, end + _SLACK))
+    # Open-ended range (iPhone sends only a start): walk lazily and stop
+    # after MAX_INSTANCES rather than expanding an endless series.
+    iterator: Iterator[Any] = (
+        iter(query.after(lo)) if end is None else iter(query.between(lo, end + _SLACK))
+    )
     for count, inst in enumerate(iterator):
         if count >= MAX_INSTANCES:
             return

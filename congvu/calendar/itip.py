@@ -25,17 +25,17 @@ from congvu.calendar.ical import PRODID, load_calendar
 from congvu.calendar.icaltime import event_span, prop_dt, to_utc
 
 __all__ = [
-    "ItipError",
     "AttendeeDiff",
-    "same_address",
-    "request_for",
-    "cancel_for",
-    "reply_from",
+    "ItipError",
     "apply_reply",
+    "cancel_for",
     "diff_attendees",
-    "set_sent_by",
-    "imip_message",
     "extract_imip",
+    "imip_message",
+    "reply_from",
+    "request_for",
+    "same_address",
+    "set_sent_by",
 ]
 
 OBJECT_TYPES = ("VEVENT", "VTODO", "VJOURNAL")
@@ -107,9 +107,9 @@ def _objects(cal: Calendar) -> list[Component]:
     return [c for c in cal.subcomponents if c.name in OBJECT_TYPES]
 
 
-def _clone_address(a: vCalAddress) -> vCalAddress:
+def _clone_address(a: object) -> vCalAddress:
     out = vCalAddress(str(a))
-    out.params.update(a.params)
+    out.params.update(getattr(a, "params", {}))
     return out
 
 
@@ -218,8 +218,7 @@ def reply_from(
         me = _listed(comp, attendee_address)
         if me is None:
             continue
-        reply = Component()
-        reply.name = comp.name
+        reply = type(comp)()  # Event/Todo/Journal: same component name
         for name in _REPLY_KEEP:
             if name in comp:
                 reply.add(name, comp[name], encode=False)
@@ -344,7 +343,7 @@ def _all_attendees(ics: bytes | str | Calendar | None) -> dict[str, str]:
     organizer = None
     for comp in _objects(load_calendar(ics)):
         if "ORGANIZER" in comp:
-            organizer = _norm(comp["ORGANIZER"])
+            organizer = _norm(str(comp["ORGANIZER"]))
         for a in _attendees(comp):
             found.setdefault(_norm(a), str(a))
     if organizer is not None:
