@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
-    "ImapError",
-    "ImapNo",
-    "ImapBad",
-    "ParseError",
     "BadCharset",
+    "ImapBad",
+    "ImapError",
     "ImapFatal",
+    "ImapNo",
+    "ParseError",
     "format_status",
 ]
 
@@ -36,10 +36,7 @@ def format_status(tag: str | bytes | None, status: str, code: str | None, text: 
     else:
         tag_b = tag
     text = text.replace("\r", " ").replace("\n", " ") or status.capitalize()
-    if code:
-        line = f" {status} [{code}] {text}\r\n"
-    else:
-        line = f" {status} {text}\r\n"
+    line = f" {status} [{code}] {text}\r\n" if code else f" {status} {text}\r\n"
     return tag_b + line.encode("utf-8")
 
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 from .errors import ImapFatal, ParseError
 
-__all__ = ["CommandFramer", "CommandReady", "ContinuationNeeded", "Rejected", "FramerEvent"]
+__all__ = ["CommandFramer", "CommandReady", "ContinuationNeeded", "FramerEvent", "Rejected"]
 
 _TAG = re.compile(rb'[^\x00-\x20\x7f(){%*"\\+]+(?= )')
 _LITERAL_END = re.compile(rb"~?\{([0-9]{1,20})(\+?)\}\r?\n\Z")
@@ -55,7 +55,7 @@ class Rejected:
     error: ParseError
 
 
-FramerEvent = Union[CommandReady, ContinuationNeeded, Rejected]
+FramerEvent: TypeAlias = CommandReady | ContinuationNeeded | Rejected
 
 
 class CommandFramer:

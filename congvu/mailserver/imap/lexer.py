@@ -23,7 +23,7 @@ from .errors import ParseError
 from .mutf7 import MUTF7Error
 from .mutf7 import decode as mutf7_decode
 
-__all__ = ["Reader", "SYSTEM_FLAGS", "canonical_flag", "decode_mailbox", "MONTHS"]
+__all__ = ["MONTHS", "SYSTEM_FLAGS", "Reader", "canonical_flag", "decode_mailbox"]
 
 T = TypeVar("T")
 
@@ -78,7 +78,7 @@ def decode_mailbox(raw: bytes) -> str:
 class Reader:
     """Cursor over a command buffer; methods consume one grammar element each."""
 
-    __slots__ = ("buf", "pos", "tag", "end")
+    __slots__ = ("buf", "end", "pos", "tag")
 
     def __init__(self, buf: bytes, pos: int = 0, tag: str | None = None) -> None:
         self.buf = buf

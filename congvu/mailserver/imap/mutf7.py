@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-__all__ = ["MUTF7Error", "encode", "decode"]
+__all__ = ["MUTF7Error", "decode", "encode"]
 
 
 class MUTF7Error(ValueError):

@@ -32,8 +32,14 @@ from .parser_search import (
 )
 
 __all__ = [
-    "parse_command", "is_idle_done", "CommandFramer", "CommandReady",
-    "ContinuationNeeded", "Rejected", "FramerEvent", "STATUS_ITEMS",
+    "STATUS_ITEMS",
+    "CommandFramer",
+    "CommandReady",
+    "ContinuationNeeded",
+    "FramerEvent",
+    "Rejected",
+    "is_idle_done",
+    "parse_command",
 ]
 
 _Parse = Callable[[Reader, str], c.Command]

@@ -15,8 +15,15 @@ from .mutf7 import MUTF7Error
 from .parser_search import parse_sequence_set
 
 __all__ = [
-    "STATUS_ITEMS", "parse_select", "parse_examine", "parse_create", "parse_rename",
-    "parse_list", "parse_lsub", "parse_status", "parse_append",
+    "STATUS_ITEMS",
+    "parse_append",
+    "parse_create",
+    "parse_examine",
+    "parse_list",
+    "parse_lsub",
+    "parse_rename",
+    "parse_select",
+    "parse_status",
 ]
 
 #: STATUS data items (RFC 9051 §6.3.11, RFC 7162 §3.1.9, RFC 8438, RFC 7889, RFC 8474).

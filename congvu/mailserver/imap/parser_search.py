@@ -20,8 +20,12 @@ from .searchkeys import (
 from .sequence import SequenceSet
 
 __all__ = [
-    "SUPPORTED_CHARSETS", "parse_sequence_set", "parse_search_program",
-    "parse_search_returns", "parse_sort_criteria", "parse_charset",
+    "SUPPORTED_CHARSETS",
+    "parse_charset",
+    "parse_search_program",
+    "parse_search_returns",
+    "parse_sequence_set",
+    "parse_sort_criteria",
 ]
 
 #: CHARSETs accepted by SEARCH/SORT; others get ``NO [BADCHARSET (...)]``.
@@ -32,7 +36,7 @@ _SEQSET = re.compile(rb"[0-9*:,$]+")
 _MAX_DEPTH = 64  # nested parentheses/NOT/OR: enough for any client, bounded recursion
 
 # key → Flag node (RFC 9051 §6.4.4)
-_FLAG_KEYS = {
+_FLAG_KEYS: dict[str, SearchKey] = {
     "ANSWERED": Flag("\\Answered"), "UNANSWERED": Flag("\\Answered", False),
     "DELETED": Flag("\\Deleted"), "UNDELETED": Flag("\\Deleted", False),
     "DRAFT": Flag("\\Draft"), "UNDRAFT": Flag("\\Draft", False),

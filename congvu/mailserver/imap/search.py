@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from congvu.textfold import fold
 
@@ -29,7 +30,7 @@ from .searchkeys import (
 )
 from .sequence import SequenceSet
 
-__all__ = ["MessageInfo", "normalize", "compile_predicate", "required_fields", "fold"]
+__all__ = ["MessageInfo", "compile_predicate", "fold", "normalize", "required_fields"]
 
 Predicate = Callable[["MessageInfo"], bool]
 
@@ -64,7 +65,7 @@ class MessageInfo:
 
     @classmethod
     def from_search_text(
-        cls, *, search_headers: str, search_body: str, **fields: object
+        cls, *, search_headers: str, search_body: str, **fields: Any
     ) -> MessageInfo:
         """Build from the texts :mod:`congvu.mailserver.mime` stores at delivery.
 
@@ -79,11 +80,16 @@ class MessageInfo:
                 name, value = line.rstrip(":"), ""
             prev = headers.get(name)
             headers[name] = value if prev is None else prev + "\n" + value
-        texts = {a: headers.get(h, "") for h, a in
-                 (("from", "from_"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"),
-                  ("subject", "subject"))}
-        return cls(  # type: ignore[arg-type]
-            header_text=search_headers, body=search_body, headers=headers, **texts, **fields
+        return cls(
+            header_text=search_headers,
+            body=search_body,
+            headers=headers,
+            from_=headers.get("from", ""),
+            to=headers.get("to", ""),
+            cc=headers.get("cc", ""),
+            bcc=headers.get("bcc", ""),
+            subject=headers.get("subject", ""),
+            **fields,
         )
 
 

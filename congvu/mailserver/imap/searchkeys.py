@@ -10,27 +10,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Union
+from typing import Literal, TypeAlias
 
 from .sequence import SequenceSet
 
 __all__ = [
-    "SearchKey",
+    "TEXT_FIELDS",
     "All",
-    "SeqSet",
-    "UidSet",
-    "Flag",
-    "New",
-    "Old",
+    "And",
     "DateKey",
-    "Size",
-    "Text",
+    "Flag",
     "Header",
     "ModSeq",
+    "New",
     "Not",
+    "Old",
     "Or",
-    "And",
-    "TEXT_FIELDS",
+    "SearchKey",
+    "SeqSet",
+    "Size",
+    "Text",
+    "UidSet",
 ]
 
 #: Text keys of RFC 9051 §6.4.4 and the message field each searches.
@@ -144,4 +144,6 @@ class And:
     keys: tuple[SearchKey, ...]
 
 
-SearchKey = Union[All, SeqSet, UidSet, Flag, New, Old, DateKey, Size, Text, Header, ModSeq, Not, Or, And]
+SearchKey: TypeAlias = (
+    All | SeqSet | UidSet | Flag | New | Old | DateKey | Size | Text | Header | ModSeq | Not | Or | And
+)
