@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component, Event, Todo
 
 from congvu.calendar.freebusy import busy_periods, merge_periods, vfreebusy_response
@@ -317,8 +318,11 @@ def _series_last_end(
             return None
         if count > MAX_INSTANCES:
             return None
-        ends = [i.end for i in _all_spans(cal, ctype, floating_tz)]
-        return max([hi, *ends, *(r + length for r in rdates)])
+        last_start = _last_counted_start(master, floating_tz)
+        if last_start is None:  # fall back to a full expansion
+            ends = [i.end for i in _all_spans(cal, ctype, floating_tz)]
+            return max([hi, *ends, *(r + length for r in rdates)])
+        return max([hi, last_start + length, *(r + length for r in rdates)])
     if "UNTIL" in rule:
         until = rule["UNTIL"][0]
         if isinstance(until, datetime):
@@ -331,6 +335,28 @@ def _series_last_end(
             last_start = to_utc(until, floating_tz) + timedelta(days=1)
         return max([hi, last_start + length, *(r + length for r in rdates)])
     return None  # no COUNT, no UNTIL: unbounded (RFC 5545 §3.3.10)
+
+
+def _last_counted_start(master: Component, floating_tz: tzinfo) -> datetime | None:
+    """Start of the last instance of a COUNT rule, via dateutil (fast path).
+
+    EXDATEs only remove instances, so ignoring them keeps the bound safe.
+    """
+    dtstart = prop_dt(master, "DTSTART")
+    if dtstart is None:
+        return None
+    start = dtstart if isinstance(dtstart, datetime) else datetime(
+        dtstart.year, dtstart.month, dtstart.day)
+    try:
+        raw = master["RRULE"].to_ical()
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        rule = rrulestr(text, dtstart=start)
+        last = None
+        for last in rule:  # noqa: B007 - bounded by COUNT <= MAX_INSTANCES
+            pass
+    except (ValueError, TypeError):
+        return None
+    return None if last is None else to_utc(last, floating_tz)
 
 
 def _rdate_values(comp: Component) -> list[date | datetime]:
