@@ -53,6 +53,8 @@ __all__ = [
 
 #: Length of :attr:`ParsedMessage.preview`, in characters.
 PREVIEW_LENGTH = 200
+# Subjects are cut to this before computing the RFC 5256 base subject.
+_SORT_SUBJECT_MAX = 1000
 
 
 class Address(NamedTuple):
@@ -227,8 +229,6 @@ def _attachments(part: Part, out: list[Attachment], top: bool = True) -> None:
         for child in part.children:
             _attachments(child, out, False)
         return
-    if top and part.message is None and part.maintype in ("text", "multipart"):
-        return  # a plain single-part message
     dsp = parse_disposition(part.headers.get("content-disposition"))
     filename = (param_value(dsp[1], "filename") if dsp else None) or param_value(
         part.params, "name"
@@ -238,7 +238,8 @@ def _attachments(part: Part, out: list[Attachment], top: bool = True) -> None:
     elif part.maintype == "message":
         is_attachment = not top  # a forwarded message
     elif part.maintype == "text":
-        is_attachment = bool(filename) and not (dsp and dsp[0] == "inline")
+        # a single-part text message is the message, not an attachment
+        is_attachment = not top and bool(filename) and not (dsp and dsp[0] == "inline")
     else:
         # images in multipart/related are the HTML's own pictures
         is_attachment = part.parent_subtype != "related"
@@ -295,7 +296,7 @@ def parse_message(raw: bytes, *, max_text: int = DEFAULT_MAX_TEXT) -> ParsedMess
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=tuple(_msg_ids(h.get("references"))),
-        sort_subject=base_subject(subject).casefold(),
+        sort_subject=base_subject(subject[:_SORT_SUBJECT_MAX]).casefold(),
         sort_from=_sort_mailbox(env_from),
         sort_to=_sort_mailbox(env_to),
         sort_cc=_sort_mailbox(env_cc),

@@ -188,17 +188,32 @@ _BLOB = r"\[[^\[\]]*\][ \t]*"
 _LEADER = re.compile(r"^(?:(?:" + _BLOB + r")*(?:re|fwd?)[ \t]*(?:" + _BLOB + r")?:|[ \t]+)",
                      re.IGNORECASE)
 _LEADING_BLOB = re.compile(r"^" + _BLOB)
-_TRAILER = re.compile(r"(?:\(fwd\)|[ \t])+$", re.IGNORECASE)
+
+
+def _strip_trailers(s: str) -> str:
+    # subj-trailer = "(fwd)" / WSP, removed repeatedly; a loop, not a regex
+    # anchored at "$", which would backtrack quadratically on long subjects
+    end = len(s)
+    while end:
+        if s[end - 1] in " \t":
+            end -= 1
+        elif end >= 5 and s[end - 5 : end].lower() == "(fwd)":
+            end -= 5
+        else:
+            break
+    return s[:end]
 
 
 def base_subject(subject: str) -> str:
     """The RFC 5256 §2.1 base subject of an (already decoded) subject.
 
     Case is not folded here; SORT compares with :func:`str.casefold`.
+    Callers should bound the input (a sort key needs no more than a few
+    hundred characters): step (5) is quadratic in the number of blobs.
     """
     s = _WS.sub(" ", subject)  # (1) tabs/continuations -> space, one space
     while True:
-        s = _TRAILER.sub("", s)  # (2) remove "(fwd)" and WSP trailers
+        s = _strip_trailers(s)  # (2)
         while True:  # (5) repeat (3) and (4)
             m = _LEADER.match(s)  # (3)
             if m and m.end():

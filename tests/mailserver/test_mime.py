@@ -672,6 +672,28 @@ def test_base_subject(subject: str, base: str) -> None:
     assert base_subject(subject) == base
 
 
+def test_base_subject_long_input_is_not_quadratic() -> None:
+    start = time.perf_counter()
+    assert base_subject("x" + " (fwd)" * 50_000) == "x"
+    assert base_subject("(fwd) " * 50_000 + "x") == "(fwd) " * 49_999 + "(fwd) x"
+    assert time.perf_counter() - start < 1.0
+
+
+def test_single_part_attachment_message() -> None:
+    raw = crlf(
+        "Content-Type: application/pdf; name=a.pdf",
+        "Content-Transfer-Encoding: base64",
+        "",
+        "JVBERi0=",
+    )
+    pm = parse_message(raw)
+    assert pm.attachments[0].part == "1" and pm.attachments[0].filename == "a.pdf"
+    raw = crlf("Content-Type: text/plain; name=a.txt", "Content-Disposition: attachment", "", "x")
+    assert parse_message(raw).has_attachments
+    raw = crlf("Content-Type: text/plain; name=a.txt", "", "x")
+    assert not parse_message(raw).has_attachments
+
+
 def test_sort_keys_and_references() -> None:
     raw = crlf(
         "From: \"Z\" <Zeta@X.vn>",
