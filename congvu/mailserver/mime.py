@@ -12,7 +12,8 @@ Usage::
     row = pm.to_row()                    # columns of message_blobs
     section_bytes(raw, pm.part_map, "1.2.MIME")   # later, per FETCH
 
-The work is split into helpers: ``mime_headers`` (fields, RFC 2047/2231),
+The work is split into helpers: ``mime_headers`` (fields, charsets,
+RFC 2047), ``mime_params`` (Content-Type/Disposition, RFC 2231),
 ``mime_address`` (address lists), ``mime_structure`` (the MIME tree with
 byte offsets and the part map), ``mime_imap`` (wire renderings),
 ``mime_text`` (body text, preview, base subject) and ``mime_section``
@@ -24,14 +25,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 from ..textfold import fold, fold_lines
 from .mime_address import MISSING_DOMAIN, MISSING_MAILBOX, EnvAddress, parse_address_list
-from .mime_headers import Headers, decode_words, param_value, parse_disposition, to_text
+from .mime_headers import Headers, decode_words, to_text
 from .mime_imap import render_body, render_envelope
+from .mime_params import param_value, parse_disposition
 from .mime_section import parse_section, render_header_fields, section_bytes
 from .mime_structure import Part, build_part_map, scan_message
 from .mime_text import DEFAULT_MAX_TEXT, base_subject, collect_text, decode_subject

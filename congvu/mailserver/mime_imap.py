@@ -15,7 +15,8 @@ count Dovecot reports, so a last line without a line end is not counted.
 from __future__ import annotations
 
 from .mime_address import EnvAddress, parse_address_list
-from .mime_headers import Headers, parse_disposition
+from .mime_headers import Headers
+from .mime_params import parse_disposition
 from .mime_structure import Part
 
 __all__ = ["envelope_addresses", "imap_nstring", "imap_string", "render_body", "render_envelope"]

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .mime_headers import Headers, find_header_end, parse_content_type
+from .mime_headers import Headers, find_header_end
+from .mime_params import parse_content_type
 
 __all__ = ["MAX_DEPTH", "MAX_PARTS", "Part", "build_part_map", "scan_message"]
 

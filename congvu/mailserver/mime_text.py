@@ -15,7 +15,8 @@ import unicodedata
 from collections.abc import Callable
 from html.parser import HTMLParser
 
-from .mime_headers import decode_base64, decode_bytes, decode_words, param_value
+from .mime_headers import decode_base64, decode_bytes, decode_words
+from .mime_params import param_value
 from .mime_structure import Part
 
 __all__ = [

@@ -12,7 +12,7 @@ import email
 import json
 import random
 import time
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from email import policy
 
 import pytest
