@@ -1,0 +1,173 @@
+"""SEARCH and SORT in SQL over one mailbox (RFC 3501 §6.4.4, RFC 5256, RFC 7162 §3.1.5).
+
+Takes the *normalized* key tree of ``congvu.mailserver.imap.search.normalize``
+(text already folded, sequence numbers already turned into UID ranges).
+The store imports no protocol package (DESIGN "Layers"), so nodes are
+recognised by their class name and attributes, not imported.
+
+Text keys are RFC 3501 substring matches, case- and diacritic-insensitive:
+the needle is folded like the stored ``search_headers``/``search_body`` and
+compared with ``strpos``. Field keys (FROM, SUBJECT, HEADER x) are anchored
+to their line of ``search_headers`` (one ``name: value`` line per field)
+with a regular expression, after ``strpos`` has cheaply ruled out rows that
+do not contain the needle at all. Rows are narrowed to the one mailbox by
+the (account_id, mailbox_id, uid) index before any text is looked at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from .imap_messages import Params, flags_expr
+
+__all__ = ["SORT_KEYS", "max_modseq", "search_uids"]
+
+#: RFC 5256 §3 sort keys and their columns (ties broken by UID, i.e. arrival).
+SORT_KEYS = {
+    "ARRIVAL": "m.internal_date",
+    "DATE": "coalesce(b.sent_date, m.internal_date)",
+    "FROM": "b.sort_from",
+    "SUBJECT": "b.sort_subject",
+    "SIZE": "m.size",
+    "TO": "b.sort_to",
+    "CC": "b.sort_cc",
+}
+
+_REGEX_SPECIAL = re.compile(r"([^0-9A-Za-z \u0080-\U0010ffff])")
+
+
+def _regex_literal(text: str) -> str:
+    """Escape for a PostgreSQL ARE: backslash before every ASCII non-alphanumeric."""
+    return _REGEX_SPECIAL.sub(r"\\\1", text)
+
+
+class _Builder:
+    def __init__(self, p: Params, reader_id: int | None, tz: str) -> None:
+        self.p = p
+        self.reader_id = reader_id
+        self.tz = tz
+        self.needs_blob = False
+        self._flags: str | None = None
+
+    def flags(self) -> str:
+        if self._flags is None:
+            self._flags = flags_expr(self.p, self.reader_id)
+        return self._flags
+
+    def header_line(self, field: str, needle: str) -> str:
+        """The folded ``field: value`` line contains ``needle``."""
+        self.needs_blob = True
+        pattern = "(^|\n)" + _regex_literal(field) + ":[^\n]*" + _regex_literal(needle)
+        pre = ""
+        if needle:
+            pre = "strpos(b.search_headers, %s) > 0 AND " % self.p.add(needle)
+        return "(" + pre + "b.search_headers ~ " + self.p.add(pattern) + ")"
+
+    def build(self, k: Any) -> str:
+        kind = type(k).__name__
+        p = self.p
+        if kind == "All":
+            return "TRUE"
+        if kind == "And":
+            return "(" + " AND ".join(self.build(s) for s in k.keys) + ")"
+        if kind == "Or":
+            return "(" + self.build(k.left) + " OR " + self.build(k.right) + ")"
+        if kind == "Not":
+            return "NOT " + self.build(k.key)
+        if kind == "Flag":
+            if k.flag == "\\Recent":  # never set: RFC 9051 dropped \Recent
+                return "FALSE" if k.present else "TRUE"
+            test = p.add(k.flag) + " = ANY(" + self.flags() + ")"
+            return test if k.present else "NOT " + test
+        if kind == "Size":
+            return "m.size " + (">" if k.op == "larger" else "<") + " " + p.add(k.size)
+        if kind == "ModSeq":
+            return "m.modseq >= " + p.add(k.modseq)
+        if kind == "UidSet":
+            ranges = k.seqset.resolve(2**32 - 1)
+            if not ranges:
+                return "FALSE"
+            lo = p.add([a for a, _ in ranges])
+            hi = p.add([b for _, b in ranges])
+            return ("EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi)"
+                    " WHERE m.uid BETWEEN r.lo AND r.hi)" % (lo, hi))
+        if kind == "DateKey":
+            # RFC 3501 §6.4.4: dates "disregarding time and timezone"; we take
+            # the organisation's local date (settings.timezone).
+            if k.field == "sent":
+                self.needs_blob = True
+                col = "coalesce(b.sent_date, m.internal_date)"
+            else:
+                col = "m.internal_date"
+            day = "(" + col + " AT TIME ZONE " + p.add(self.tz) + ")::date"
+            op = {"before": "<", "on": "=", "since": ">="}[k.op]
+            return day + " " + op + " " + p.add(k.date)
+        if kind == "Text":
+            needle = k.value
+            if not needle:
+                return "TRUE"
+            self.needs_blob = True
+            if k.field == "body":
+                return "strpos(b.search_body, %s) > 0" % p.add(needle)
+            if k.field == "text":
+                n = p.add(needle)
+                return ("(strpos(b.search_headers, %s) > 0 OR strpos(b.search_body, %s) > 0)"
+                        % (n, n))
+            return self.header_line(k.field, needle)
+        if kind == "Header":
+            return self.header_line(k.name.lower(), k.value)
+        if kind == "SeqSet":  # normalize() turns these into UidSet; be safe
+            raise ValueError("sequence numbers must be converted to UIDs first")
+        raise ValueError(f"unknown search key {kind}")
+
+
+async def search_uids(
+    conn: asyncpg.Connection,
+    account_id: int,
+    mailbox_id: int,
+    key: Any,
+    reader_id: int | None,
+    *,
+    max_uid: int,
+    timezone: str = "UTC",
+    sort: Sequence[tuple[str, bool]] = (),
+    visible_only: bool = True,
+) -> list[int]:
+    """UIDs (≤ ``max_uid``, the session's view) matching ``key``, in UID or SORT order.
+
+    Expunged-but-unreported rows are included; the session drops what is
+    not in its view (``visible_only=False`` when the session still shows
+    expunged messages it may not yet report). ``sort``: ``(key, reverse)`` pairs of :data:`SORT_KEYS`.
+    """
+    p = Params(account_id, mailbox_id, max_uid)
+    b = _Builder(p, None if reader_id is None else reader_id, timezone)
+    cond = b.build(key)
+    order = []
+    for name, reverse in sort:
+        col = SORT_KEYS[name]
+        if col.startswith("b.") or "b." in col:
+            b.needs_blob = True
+        order.append(col + (" DESC" if reverse else ""))
+    order.append("m.uid")
+    sql = "SELECT m.uid FROM mailbox_messages m"
+    if b.needs_blob:
+        sql += " JOIN message_blobs b ON b.sha256 = m.sha256"
+    sql += (" WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid <= $3 AND ("
+            + cond + ")" + (" AND m.expunged_at IS NULL" if visible_only else "")
+            + " ORDER BY " + ", ".join(order))
+    rows = await conn.fetch(sql, *p.values)
+    return [r["uid"] for r in rows]
+
+
+async def max_modseq(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
+                     uids: Sequence[int]) -> int | None:
+    """RFC 7162 §3.1.5: the highest modseq among the found messages."""
+    return await conn.fetchval(
+        "SELECT max(modseq) FROM mailbox_messages WHERE account_id = $1 "
+        "AND mailbox_id = $2 AND uid = ANY($3::bigint[])",
+        account_id, mailbox_id, list(uids),
+    )

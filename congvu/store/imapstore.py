@@ -1,0 +1,324 @@
+"""IMAP mailboxes: listing, creation, deletion, renaming, subscriptions, STATUS.
+
+All SQL of the IMAP server about *mailboxes* lives here; messages are in
+:mod:`.imap_messages` and SEARCH/SORT in :mod:`.imap_search`. Every function
+takes the owning ``account_id`` first (DESIGN §4); authorization (which
+principal may reach which owner) is decided by the caller through
+``congvu.directory.authz`` before these are called.
+
+Names use ``/`` as the hierarchy delimiter and are stored decoded (Unicode);
+modified UTF-7 is a wire matter (RFC 3501 §5.1.3).
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from dataclasses import dataclass
+
+import asyncpg
+
+from .errors import Conflict, Forbidden, Invalid, NotFound
+
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "Mailbox",
+    "MailboxStatus",
+    "SelectState",
+    "create_mailbox",
+    "delete_mailbox",
+    "get_mailbox",
+    "get_mailbox_by_id",
+    "list_mailboxes",
+    "notify",
+    "other_subscriptions",
+    "rename_mailbox",
+    "select_state",
+    "set_other_subscription",
+    "set_subscribed",
+    "status",
+]
+
+#: LISTEN/NOTIFY channel shared with SMTP delivery: payload JSON with
+#: ``account_id`` and ``mailbox_id`` (and ``modseq`` when known).
+NOTIFY_CHANNEL = "congvu_mail"
+
+SEEN = "\\Seen"
+DELETED = "\\Deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    account_id: int
+    id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    """RFC 3501 §6.3.10 STATUS items (and RFC 7162 HIGHESTMODSEQ, RFC 8438 SIZE)."""
+
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SelectState:
+    """What SELECT needs: the mailbox row, visible UIDs in order, first unseen UID."""
+
+    mailbox: Mailbox
+    uids: array  # array('Q') of visible UIDs, ascending
+    first_unseen_uid: int | None
+
+
+_MB_COLS = "account_id, id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
+
+
+def _mailbox(r: asyncpg.Record) -> Mailbox:
+    return Mailbox(r["account_id"], r["id"], r["name"], r["special_use"], r["uidvalidity"],
+                   r["uidnext"], r["highestmodseq"], r["subscribed"])
+
+
+async def notify(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
+                 modseq: int | None = None) -> None:
+    """Announce a change (delivered when the transaction commits)."""
+    payload = {"account_id": account_id, "mailbox_id": mailbox_id}
+    if modseq is not None:
+        payload["modseq"] = modseq
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps(payload))
+
+
+async def get_mailbox(conn: asyncpg.Connection, account_id: int, name: str) -> Mailbox:
+    row = await conn.fetchrow(
+        "SELECT " + _MB_COLS + " FROM mailboxes WHERE account_id = $1 AND name = $2",
+        account_id, name,
+    )
+    if row is None:
+        raise NotFound(f"no mailbox {name}")
+    return _mailbox(row)
+
+
+async def get_mailbox_by_id(conn: asyncpg.Connection, account_id: int, mailbox_id: int) -> Mailbox:
+    row = await conn.fetchrow(
+        "SELECT " + _MB_COLS + " FROM mailboxes WHERE account_id = $1 AND id = $2",
+        account_id, mailbox_id,
+    )
+    if row is None:
+        raise NotFound("the mailbox no longer exists")
+    return _mailbox(row)
+
+
+async def list_mailboxes(conn: asyncpg.Connection, account_id: int) -> list[Mailbox]:
+    rows = await conn.fetch(
+        "SELECT " + _MB_COLS + " FROM mailboxes WHERE account_id = $1 ORDER BY name", account_id
+    )
+    return [_mailbox(r) for r in rows]
+
+
+def check_name(name: str) -> str:
+    """Reject names IMAP cannot address: empty levels, wildcards, control characters."""
+    if not name or name.startswith("/") or name.endswith("/") or "//" in name:
+        raise Invalid("invalid mailbox name")
+    if any(ch in name for ch in "*%") or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        raise Invalid("mailbox names may not contain wildcards or control characters")
+    if len(name) > 1000:
+        raise Invalid("mailbox name too long")
+    return name
+
+
+async def create_mailbox(conn: asyncpg.Connection, account_id: int, name: str,
+                         special_use: str | None = None) -> Mailbox:
+    """RFC 3501 §6.3.3; RFC 6154 §3 CREATE-SPECIAL-USE (one attribute per mailbox)."""
+    check_name(name)
+    if name.upper() == "INBOX":
+        raise Conflict("INBOX already exists")
+    row = await conn.fetchrow(
+        "INSERT INTO mailboxes (account_id, name, special_use) VALUES ($1, $2, $3) "
+        "ON CONFLICT (account_id, name) DO NOTHING RETURNING " + _MB_COLS,
+        account_id, name, special_use,
+    )
+    if row is None:
+        raise Conflict(f"mailbox {name} already exists")
+    return _mailbox(row)
+
+
+async def delete_mailbox(conn: asyncpg.Connection, account_id: int, name: str) -> Mailbox:
+    """RFC 3501 §6.3.4. Inferior mailboxes stay (they keep their own names)."""
+    if name == "INBOX":
+        raise Forbidden("INBOX cannot be deleted")
+    row = await conn.fetchrow(
+        "DELETE FROM mailboxes WHERE account_id = $1 AND name = $2 RETURNING " + _MB_COLS,
+        account_id, name,
+    )
+    if row is None:
+        raise NotFound(f"no mailbox {name}")
+    mb = _mailbox(row)
+    # Quota: the bytes of the messages that went with it (expunged ones are
+    # still counted until purged, so count every row).
+    await notify(conn, account_id, mb.id)
+    return mb
+
+
+async def rename_mailbox(conn: asyncpg.Connection, account_id: int, old: str,
+                         new: str) -> Mailbox:
+    """RFC 3501 §6.3.5: inferiors follow; renaming INBOX moves its messages.
+
+    UIDVALIDITY is kept for a renamed mailbox (its UIDs did not change).
+    """
+    check_name(new)
+    if new.upper() == "INBOX":
+        raise Conflict("INBOX already exists")
+    src = await get_mailbox(conn, account_id, old)
+    exists = await conn.fetchval(
+        "SELECT 1 FROM mailboxes WHERE account_id = $1 AND (name = $2 OR name LIKE $3)",
+        account_id, new, _like_prefix(new),
+    )
+    if exists:
+        raise Conflict(f"mailbox {new} already exists")
+    if old == "INBOX":
+        # "all messages in INBOX are moved to a new mailbox with the given
+        # name, leaving INBOX empty" (RFC 3501 §6.3.5).
+        dest = await create_mailbox(conn, account_id, new)
+        from .imap_messages import move_all  # local import: modules are siblings
+
+        await move_all(conn, account_id, src.id, dest.id)
+        return await get_mailbox_by_id(conn, account_id, dest.id)
+    if new.startswith(old + "/"):
+        raise Invalid("cannot move a mailbox into itself")
+    await conn.execute(
+        "UPDATE mailboxes SET name = $3 || substr(name, length($2) + 1) "
+        "WHERE account_id = $1 AND name LIKE $4",
+        account_id, old, new, _like_prefix(old),
+    )
+    row = await conn.fetchrow(
+        "UPDATE mailboxes SET name = $3 WHERE account_id = $1 AND name = $2 RETURNING " + _MB_COLS,
+        account_id, old, new,
+    )
+    await conn.execute(
+        "UPDATE imap_subscriptions SET name = $3 || substr(name, length($2) + 1) "
+        "WHERE owner_id = $1 AND (name = $2 OR name LIKE $4)",
+        account_id, old, new, _like_prefix(old),
+    )
+    return _mailbox(row)
+
+
+def _like_prefix(name: str) -> str:
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+async def set_subscribed(conn: asyncpg.Connection, account_id: int, name: str, on: bool) -> None:
+    """RFC 3501 §6.3.6/§6.3.7 for one's own mailboxes."""
+    done = await conn.fetchval(
+        "UPDATE mailboxes SET subscribed = $3 WHERE account_id = $1 AND name = $2 RETURNING 1",
+        account_id, name, on,
+    )
+    if not done and on:
+        raise NotFound(f"no mailbox {name}")
+
+
+async def set_other_subscription(conn: asyncpg.Connection, account_id: int, owner_id: int,
+                                 name: str, on: bool) -> None:
+    if on:
+        await conn.execute(
+            "INSERT INTO imap_subscriptions (account_id, owner_id, name) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING", account_id, owner_id, name,
+        )
+    else:
+        await conn.execute(
+            "DELETE FROM imap_subscriptions WHERE account_id = $1 AND owner_id = $2 AND name = $3",
+            account_id, owner_id, name,
+        )
+
+
+async def other_subscriptions(conn: asyncpg.Connection, account_id: int,
+                              owner_id: int) -> frozenset[str]:
+    rows = await conn.fetch(
+        "SELECT name FROM imap_subscriptions WHERE account_id = $1 AND owner_id = $2",
+        account_id, owner_id,
+    )
+    return frozenset(r["name"] for r in rows)
+
+
+async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
+                       reader_id: int | None) -> SelectState:
+    """Mailbox row and visible UIDs in one snapshot (RFC 3501 §6.3.1).
+
+    Reads only this mailbox's index range (account_id, mailbox_id, uid), so
+    the time does not depend on the rest of the database.
+    """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        mb = await get_mailbox_by_id(conn, account_id, mailbox_id)
+        uids = await conn.fetchval(
+            "SELECT array_agg(uid ORDER BY uid) FROM mailbox_messages "
+            "WHERE account_id = $1 AND mailbox_id = $2 AND expunged_at IS NULL",
+            account_id, mailbox_id,
+        )
+        if reader_id is None:
+            first = await conn.fetchval(
+                "SELECT min(uid) FROM mailbox_messages WHERE account_id = $1 AND mailbox_id = $2 "
+                "AND expunged_at IS NULL AND NOT ($3 = ANY(flags))",
+                account_id, mailbox_id, SEEN,
+            )
+        else:
+            first = await conn.fetchval(
+                "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = $1 "
+                "AND m.mailbox_id = $2 AND m.expunged_at IS NULL AND NOT EXISTS ("
+                " SELECT 1 FROM imap_seen s WHERE s.owner_id = $1 AND s.mailbox_id = $2"
+                " AND s.reader_id = $3 AND s.uid = m.uid)",
+                account_id, mailbox_id, reader_id,
+            )
+    return SelectState(mb, array("Q", uids or ()), first)
+
+
+async def status(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
+                 reader_id: int | None) -> MailboxStatus:
+    """RFC 3501 §6.3.10 in one query over this mailbox's visible rows."""
+    if reader_id is None:
+        row = await conn.fetchrow(
+            "SELECT b.uidnext, b.uidvalidity, b.highestmodseq, count(m.uid) AS messages,"
+            " count(m.uid) FILTER (WHERE NOT ($3 = ANY(m.flags))) AS unseen,"
+            " count(m.uid) FILTER (WHERE $4 = ANY(m.flags)) AS deleted,"
+            " coalesce(sum(m.size), 0) AS size "
+            "FROM mailboxes b LEFT JOIN mailbox_messages m ON m.account_id = b.account_id"
+            " AND m.mailbox_id = b.id AND m.expunged_at IS NULL "
+            "WHERE b.account_id = $1 AND b.id = $2 GROUP BY b.account_id, b.id",
+            account_id, mailbox_id, SEEN, DELETED,
+        )
+    else:
+        row = await conn.fetchrow(
+            "SELECT b.uidnext, b.uidvalidity, b.highestmodseq, count(m.uid) AS messages,"
+            " count(m.uid) FILTER (WHERE NOT EXISTS (SELECT 1 FROM imap_seen s"
+            "  WHERE s.owner_id = $1 AND s.mailbox_id = $2 AND s.reader_id = $3"
+            "  AND s.uid = m.uid)) AS unseen,"
+            " count(m.uid) FILTER (WHERE $4 = ANY(m.flags)) AS deleted,"
+            " coalesce(sum(m.size), 0) AS size "
+            "FROM mailboxes b LEFT JOIN mailbox_messages m ON m.account_id = b.account_id"
+            " AND m.mailbox_id = b.id AND m.expunged_at IS NULL "
+            "WHERE b.account_id = $1 AND b.id = $2 GROUP BY b.account_id, b.id",
+            account_id, mailbox_id, reader_id, DELETED,
+        )
+    if row is None:
+        raise NotFound("the mailbox no longer exists")
+    return MailboxStatus(row["messages"], row["unseen"], row["deleted"], int(row["size"]),
+                         row["uidnext"], row["uidvalidity"], row["highestmodseq"])
+
+
+async def quota_usage(conn: asyncpg.Connection, account_id: int) -> tuple[int, int | None]:
+    """(used_bytes, quota_bytes or None for the default) from the directory."""
+    row = await conn.fetchrow(
+        "SELECT used_bytes, quota_bytes FROM accounts WHERE id = $1", account_id
+    )
+    if row is None:
+        raise NotFound("no such account")
+    return int(row["used_bytes"]), row["quota_bytes"]
