@@ -84,7 +84,12 @@ class MailboxCommands:
         A mailbox of someone who has not granted access is reported as
         nonexistent (RFC 4314 §4: no ``l`` right, do not reveal it).
         """
-        name = canonical_name(name)
+        try:
+            return await self._resolve(canonical_name(name), need)
+        except NotFound:
+            raise ImapNo(f"No mailbox {name}", code="NONEXISTENT") from None
+
+    async def _resolve(self: Any, name: str, need: str) -> tuple[MailboxRef, mstore.Mailbox]:
         me = self.account
         other = self.split_other(name)
         async with self.services.db.connection() as conn:
