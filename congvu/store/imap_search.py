@@ -27,14 +27,16 @@ from .imap_messages import Params, flags_expr
 __all__ = ["SORT_KEYS", "max_modseq", "search_uids"]
 
 #: RFC 5256 §3 sort keys and their columns (ties broken by UID, i.e. arrival).
+#: Text keys compare octets (COLLATE "C"), as the i;ascii-casemap comparator
+#: does on the case-folded keys stored at delivery.
 SORT_KEYS = {
     "ARRIVAL": "m.internal_date",
     "DATE": "coalesce(b.sent_date, m.internal_date)",
-    "FROM": "b.sort_from",
-    "SUBJECT": "b.sort_subject",
+    "FROM": 'b.sort_from COLLATE "C"',
+    "SUBJECT": 'b.sort_subject COLLATE "C"',
     "SIZE": "m.size",
-    "TO": "b.sort_to",
-    "CC": "b.sort_cc",
+    "TO": 'b.sort_to COLLATE "C"',
+    "CC": 'b.sort_cc COLLATE "C"',
 }
 
 _REGEX_SPECIAL = re.compile(r"([^0-9A-Za-z \u0080-\U0010ffff])")
