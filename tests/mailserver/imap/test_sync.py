@@ -1,0 +1,146 @@
+"""Consistency across sessions and nodes: pending expunges (RFC 3501 §7.4.1),
+EXISTS/FETCH updates, IDLE through LISTEN/NOTIFY on two nodes, CONDSTORE and
+QRESYNC (RFC 7162), UIDs allocated in the database under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+from congvu.mailserver.imap.service import start_imap
+from congvu.services import Services
+from congvu.store.db import Database
+
+from .conftest import AN, deliver, message
+from .transcript import Raw, ok
+
+
+async def _select(port: int, mailbox: str = "INBOX", pre: str | None = None) -> Raw:
+    c = await Raw.connect(port)
+    assert ok(await c.login(AN))
+    if pre:
+        assert ok(await c.cmd(pre))
+    assert ok(await c.cmd(f"SELECT {mailbox}"))
+    return c
+
+
+async def test_expunge_from_another_session_waits_for_an_allowed_moment(imap, services):
+    for s in "abc":
+        await deliver(services, AN, message(s))
+    a = await _select(imap.port)
+    b = await _select(imap.port)
+    assert ok(await b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("EXPUNGE"))
+    # FETCH/STORE/SEARCH must not report the expunge; the numbers stay valid.
+    lines = await a.cmd("FETCH 1:* (UID)")
+    assert lines[:-1] == [b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 2)\r\n",
+                          b"* 3 FETCH (UID 3)\r\n"]
+    lines = await a.cmd("SEARCH ALL")
+    assert lines[0] == b"* SEARCH 1 2 3\r\n" and len(lines) == 2
+    lines = await a.cmd("STORE 3 +FLAGS (\\Flagged)")
+    assert lines[0] == b"* 3 FETCH (FLAGS (\\Flagged))\r\n" and len(lines) == 2
+    lines = await a.cmd("NOOP")
+    assert lines[:-1] == [b"* 1 EXPUNGE\r\n"]
+    lines = await a.cmd("FETCH 1:* (UID)")
+    assert lines[:-1] == [b"* 1 FETCH (UID 2)\r\n", b"* 2 FETCH (UID 3)\r\n"]
+    # A UID command may report it at once.
+    assert ok(await b.cmd("NOOP"))
+    assert ok(await b.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("EXPUNGE"))
+    lines = await a.cmd("UID FETCH 3 (FLAGS)")
+    assert b"* 1 EXPUNGE\r\n" in lines
+    await a.close()
+    await b.close()
+
+
+async def test_new_mail_and_flag_changes_reach_other_sessions(imap, services):
+    await deliver(services, AN, message("a"))
+    a = await _select(imap.port)
+    b = await _select(imap.port)
+    await deliver(services, AN, message("b"))
+    assert ok(await b.cmd("STORE 1 +FLAGS (\\Answered)"))
+    lines = await a.cmd("NOOP")
+    assert b"* 1 FETCH (FLAGS (\\Answered))\r\n" in lines
+    assert b"* 2 EXISTS\r\n" in lines
+    lines = await a.cmd("FETCH 2 (UID)")
+    assert lines[0] == b"* 2 FETCH (UID 2)\r\n"
+    await a.close()
+    await b.close()
+
+
+async def test_idle_sees_changes_made_through_another_node(imap, services: Services):
+    await deliver(services, AN, message("a"))
+    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
+    node2 = Services.build(services.settings, db2, tls=services.tls)
+    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
+    try:
+        idler = await _select(imap.port)
+        await idler.send(b"i1 IDLE\r\n")
+        assert (await idler.line()).startswith(b"+ ")
+        other = await _select(srv2.port)
+        msg = message("qua node 2")
+        assert ok(await other.cmd(b"APPEND INBOX {%d+}\r\n" % len(msg) + msg))
+        assert await idler.line() == b"* 2 EXISTS\r\n"
+        assert ok(await other.cmd("NOOP"))
+        assert ok(await other.cmd("STORE 2 +FLAGS (\\Flagged)"))
+        assert await idler.line() == b"* 2 FETCH (FLAGS (\\Flagged))\r\n"
+        assert ok(await other.cmd("STORE 1 +FLAGS (\\Deleted)"))
+        assert await idler.line() == b"* 1 FETCH (FLAGS (\\Deleted))\r\n"
+        assert ok(await other.cmd("EXPUNGE"))
+        assert await idler.line() == b"* 1 EXPUNGE\r\n"
+        await idler.send(b"DONE\r\n")
+        assert (await idler.until("i1"))[-1].startswith(b"i1 OK")
+        await idler.close()
+        await other.close()
+    finally:
+        await srv2.stop()
+        await db2.close()
+
+
+async def test_uids_strictly_increase_under_concurrent_appends(imap, services):
+    db2 = await Database.connect(services.db.params, min_size=4, max_size=8)
+    node2 = Services.build(services.settings, db2)
+    try:
+        tasks = [deliver(services if i % 2 else node2, AN, message(f"m{i}")) for i in range(30)]
+        uids = await asyncio.gather(*tasks)
+    finally:
+        await db2.close()
+    assert sorted(uids) == list(range(1, 31))
+    c = await _select(imap.port)
+    st = await c.cmd("STATUS INBOX (UIDNEXT MESSAGES)")
+    assert b"UIDNEXT 31" in st[0] and b"MESSAGES 30" in st[0]
+    await c.close()
+
+
+async def test_condstore_and_qresync(imap, services):
+    for s in "abcd":
+        await deliver(services, AN, message(s))
+    c = await Raw.connect(imap.port)
+    assert ok(await c.login(AN))
+    lines = await c.cmd("ENABLE QRESYNC")
+    assert lines[0] == b"* ENABLED QRESYNC\r\n"
+    lines = await c.cmd("SELECT INBOX (CONDSTORE)")
+    hms = int([x for x in lines if b"HIGHESTMODSEQ" in x][0].split(b"HIGHESTMODSEQ ")[1]
+              .split(b"]")[0])
+    uidvalidity = [x for x in lines if b"UIDVALIDITY" in x][0].split(b"UIDVALIDITY ")[1] \
+        .split(b"]")[0].decode()
+    lines = await c.cmd(f"STORE 1 (UNCHANGEDSINCE {hms}) +FLAGS (\\Seen)")
+    assert lines[0].startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (")
+    lines = await c.cmd(f"STORE 1,2 (UNCHANGEDSINCE {hms}) +FLAGS (\\Flagged)")
+    assert lines[-1].split(b" ", 1)[1].startswith(b"OK [MODIFIED 1]")
+    assert ok(await c.cmd("STORE 3 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await c.cmd("EXPUNGE"))
+    lines = await c.cmd(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms} VANISHED)")
+    assert lines[0] == b"* VANISHED (EARLIER) 3\r\n"
+    assert any(x.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ") for x in lines)
+    assert ok(await c.cmd("UNSELECT"))
+    lines = await c.cmd(f"SELECT INBOX (QRESYNC ({uidvalidity} {hms} 1:4))")
+    assert b"* VANISHED (EARLIER) 3\r\n" in lines
+    assert any(x.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (") for x in lines)
+    # Another session's expunge shows as VANISHED once QRESYNC is on.
+    other = await _select(imap.port)
+    assert ok(await other.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await other.cmd("EXPUNGE"))
+    lines = await c.cmd("NOOP")
+    assert b"* VANISHED 1\r\n" in lines
+    await c.close()
+    await other.close()
