@@ -21,6 +21,7 @@ from ..directory.service import BadRows, Directory, NewAccount
 from ..store.db import open_database
 from ..store.errors import StoreError
 from .csvimport import read_accounts_csv
+from .mailcmds_imap import add_mail_restore_parser, mail_restore
 from .output import print_account, print_table, print_unit_tree, progress_printer
 
 
@@ -134,6 +135,7 @@ def add_admin_parser(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--action", dest="audit_action", help="action prefix, e.g. auth or account.")
     p.add_argument("--target")
     p.add_argument("--since", help="YYYY-MM-DD or ISO date-time")
+    add_mail_restore_parser(sub)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.I)
@@ -256,6 +258,8 @@ async def _dispatch(args: argparse.Namespace, d: Directory, settings: Settings) 
             [(e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target,
               e.remote_addr or "", _details(e.details)) for e in entries],
         )
+    elif area == "mail" and action == "restore":
+        await mail_restore(args, d, settings, actor)
     return 0
 
 
