@@ -72,6 +72,8 @@ class Settings:
     smarthost: str | None = None
     queue_lifetime_hours: int = 120
     default_quota_bytes: int = 2 * 1024 * 1024 * 1024
+    # Inbound mail failing DMARC under p=reject: "reject" (550 5.7.1) or "junk".
+    dmarc_reject_action: str = "reject"
 
     @property
     def pg_dir(self) -> Path:

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 
 from congvu import server as _server
+from congvu.config import ConfigError
 from congvu.services import Services
 
 from .authcheck import InboundChecker
@@ -62,14 +63,18 @@ async def start_smtp(services: Services, *, mx_port: int | None = None,
                      submission_port: int | None = None, submissions_port: int | None = None,
                      host: str | None = None, resolver: Resolver | None = None,
                      queue: bool = True, queue_worker: QueueWorker | None = None,
-                     dmarc_reject: str = "reject", check_inbound: bool = True) -> SmtpServer:
+                     dmarc_reject: str | None = None, check_inbound: bool = True) -> SmtpServer:
     """Start the listeners whose port is not None (0: an ephemeral port).
 
     ``resolver`` answers every DNS question (SPF, DKIM, DMARC, MX); by default
     the system's DNS through dnspython. ``queue`` starts a worker (or uses
-    ``queue_worker``); ``dmarc_reject`` is ``"reject"`` or ``"junk"``.
+    ``queue_worker``); ``dmarc_reject`` is ``"reject"`` or ``"junk"`` (default:
+    ``settings.dmarc_reject_action``).
     """
     s = services.settings
+    dmarc_reject = dmarc_reject or s.dmarc_reject_action
+    if dmarc_reject not in ("reject", "junk"):
+        raise ConfigError(f"dmarc_reject_action: expected reject or junk, got {dmarc_reject!r}")
     host = host or s.listeners.host
     resolver = resolver or DnsResolver()
     srv = SmtpServer(services)
