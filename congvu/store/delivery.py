@@ -6,26 +6,29 @@ recipients at once, so a notice to a 5,000-member group costs a handful of
 statements, not thousands:
 
 1. the bytes and their parse-once columns go into ``message_blobs`` once per
-   SHA-256 (``ON CONFLICT DO NOTHING``; an existing row is share-locked so the
-   IMAP retention purge cannot delete it under us);
-2. the target mailbox of every recipient is locked, with its account row, in
-   ``account_id`` order — the same order on every node and the same
-   mailbox-then-account order as IMAP's APPEND/COPY, so concurrent deliveries
-   serialise instead of deadlocking;
-3. one statement allocates each mailbox's next UID and modseq
-   (``UPDATE mailboxes ... RETURNING``: strictly increasing, in commit order,
-   RFC 3501 §2.3.1.1 and RFC 7162 §3.1.1), inserts the mailbox rows, adds to
-   ``accounts.used_bytes`` and announces every new message on
+   SHA-256 (``ON CONFLICT DO NOTHING``; the foreign key from the new mailbox
+   rows share-locks an existing blob, so the IMAP retention purge cannot
+   delete it under us — it fails and retries later instead);
+2. with several recipients, the target mailbox of every recipient is locked,
+   with its account row, in ``account_id`` order — the same order on every
+   node and the same mailbox-then-account order as IMAP's APPEND/COPY, so
+   concurrent deliveries serialise instead of deadlocking;
+3. one statement stores the blob, allocates each mailbox's next UID and
+   modseq (``UPDATE mailboxes ... RETURNING``: strictly increasing, in commit
+   order, RFC 3501 §2.3.1.1 and RFC 7162 §3.1.1), inserts the mailbox rows,
+   adds to ``accounts.used_bytes`` and announces every new message on
    :data:`NOTIFY_CHANNEL`; IDLE sessions on every node hear it when the
-   transaction commits.
+   transaction commits. A single recipient needs nothing else: the one
+   statement is atomic without an explicit transaction.
 
-Callers run :func:`deliver` inside a transaction and acknowledge (``250``)
-only after it committed (DESIGN principle 2).
+Callers acknowledge (``250``) only after :func:`deliver` returned, i.e.
+after the statement or their transaction committed (DESIGN principle 2).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,21 +86,29 @@ class LocalAddress:
     account_ids: tuple[int, ...] = ()
     enabled: bool = True
     group_id: int | None = None
+    full: bool = False  # an account over its quota (with ``incoming`` bytes more)
 
 
 async def is_local_domain(conn: asyncpg.Connection, domain: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM domains WHERE name = $1", domain))
 
 
-async def resolve_address(conn: asyncpg.Connection, address: str) -> LocalAddress:
-    """Look a (normalized) address up in the one address namespace."""
+async def resolve_address(conn: asyncpg.Connection, address: str, default_quota: int = 0,
+                          incoming: int = 0) -> LocalAddress:
+    """Look a (normalized) address up in the one address namespace, in one query.
+
+    For an account, ``full`` tells whether it is over quota (see
+    :func:`over_quota`; ``default_quota`` applies where ``quota_bytes`` is NULL).
+    """
     domain = address.rpartition("@")[2]
     row = await conn.fetchrow(
         "SELECT EXISTS (SELECT 1 FROM domains WHERE name = $2) AS local,"
-        " x.kind, x.account_id, x.group_id, a.enabled "
+        " x.kind, x.account_id, x.group_id, a.enabled,"
+        " (a.used_bytes >= coalesce(a.quota_bytes, $3)"
+        "  OR a.used_bytes + $4 > coalesce(a.quota_bytes, $3)) AS full "
         "FROM (SELECT 1) one LEFT JOIN addresses x ON x.address = $1"
         " LEFT JOIN accounts a ON a.id = x.account_id",
-        address, domain,
+        address, domain, default_quota or 2**62, incoming,
     )
     assert row is not None
     if row["kind"] is None:
@@ -106,7 +117,8 @@ async def resolve_address(conn: asyncpg.Connection, address: str) -> LocalAddres
         members = await groups_repo.expand(conn, [row["group_id"]])
         return LocalAddress("group", tuple(m.account_id for m in members if m.enabled),
                             True, row["group_id"])
-    return LocalAddress(row["kind"], (row["account_id"],), bool(row["enabled"]))
+    return LocalAddress(row["kind"], (row["account_id"],), bool(row["enabled"]),
+                        full=bool(row["full"]))
 
 
 async def over_quota(conn: asyncpg.Connection, account_ids: Sequence[int],
@@ -131,67 +143,51 @@ _BLOB_COLUMNS = (
     "from_text", "to_text", "cc_text", "message_id", "sort_subject", "sort_from", "sort_to",
     "sort_cc", "search_headers", "search_body", "preview", "has_attachments",
 )
-_INSERT_BLOB = (
-    "INSERT INTO message_blobs (sha256, raw, " + ", ".join(_BLOB_COLUMNS) + ") VALUES ("
-    + ", ".join("$%d" % i for i in range(1, len(_BLOB_COLUMNS) + 3))
-    + ") ON CONFLICT (sha256) DO NOTHING RETURNING 1"
-)
+_N = len(_BLOB_COLUMNS)
 
-# Target mailbox per recipient: the named one, else the special-use one, else
-# INBOX; locked with the account row, in account order (see module docstring).
-_LOCK_TARGETS = """
-SELECT b.account_id, b.id FROM mailboxes b JOIN accounts a ON a.id = b.account_id
-WHERE (b.account_id, b.id) IN (
+# Target mailbox per recipient: the named one, else the special-use one, else INBOX.
+_TARGETS = """
     SELECT DISTINCT ON (m.account_id) m.account_id, m.id FROM mailboxes m
     WHERE m.account_id = ANY($1::int[])
       AND (m.name = 'INBOX' OR m.name = $2 OR m.special_use = $3)
     ORDER BY m.account_id,
              CASE WHEN m.name = $2 THEN 0 WHEN m.special_use = $3 THEN 1 ELSE 2 END
-)
-ORDER BY b.account_id
-FOR UPDATE OF b, a
 """
 
-_WRITE = """
-WITH t AS (
-    SELECT unnest($1::int[]) AS account_id, unnest($2::bigint[]) AS mailbox_id
-), upd AS (
-    UPDATE mailboxes b SET uidnext = b.uidnext + 1, highestmodseq = b.highestmodseq + 1
-    FROM t WHERE b.account_id = t.account_id AND b.id = t.mailbox_id
-    RETURNING b.account_id, b.id AS mailbox_id, b.uidnext - 1 AS uid, b.highestmodseq AS modseq
-), ins AS (
-    INSERT INTO mailbox_messages
-        (account_id, mailbox_id, uid, sha256, size, internal_date, flags, modseq)
-    SELECT account_id, mailbox_id, uid, $3, $4, $5, $6::text[], modseq FROM upd
-    RETURNING account_id, mailbox_id, uid, modseq
-), used AS (
-    UPDATE accounts a SET used_bytes = a.used_bytes + $4 FROM t WHERE a.id = t.account_id
+# Several recipients: lock every target mailbox with its account row, in
+# account order (see the module docstring), before the write.
+_LOCK_TARGETS = (
+    "SELECT b.account_id, b.id FROM mailboxes b JOIN accounts a ON a.id = b.account_id"
+    " WHERE (b.account_id, b.id) IN (" + _TARGETS + ") ORDER BY b.account_id FOR UPDATE OF b, a"
 )
-SELECT account_id, mailbox_id, uid, modseq,
-       pg_notify($7, json_build_object('account_id', account_id, 'mailbox_id', mailbox_id,
-                                       'uid', uid, 'modseq', modseq)::text) AS notified
-FROM ins
-"""
 
-
-async def _store_blob(conn: asyncpg.Connection, sha: bytes, raw: bytes,
-                      parsed: ParsedLike) -> None:
-    row = parsed.to_row()
-    values: list[Any] = [row[c] for c in _BLOB_COLUMNS]
-    pm = _BLOB_COLUMNS.index("part_map")
-    if isinstance(values[pm], str):  # to_row gives JSON text; the codec encodes itself
-        import json
-
-        values[pm] = json.loads(values[pm])
-    for _ in range(3):
-        if await conn.fetchval(_INSERT_BLOB, sha, raw, *values):
-            return
-        # Already stored: share-lock it so a concurrent retention purge waits for us.
-        if await conn.fetchval(
-            "SELECT 1 FROM message_blobs WHERE sha256 = $1 FOR KEY SHARE", sha
-        ):
-            return
-    raise RuntimeError("message blob vanished three times while delivering")
+# One statement stores the blob (once per SHA-256), allocates UIDs and modseqs,
+# inserts the mailbox rows, counts the bytes and announces each message. The
+# foreign key from mailbox_messages share-locks an existing blob, so the
+# retention purge cannot take it away in between (it would fail instead).
+# PostgreSQL runs the unreferenced ``used`` update after the main query, so a
+# single recipient's mailbox row is locked before its account row, the same
+# order as IMAP's APPEND.
+_WRITE = (
+    "WITH blob AS (INSERT INTO message_blobs (sha256, raw, " + ", ".join(_BLOB_COLUMNS) + ")"
+    " VALUES ($4, $5, " + ", ".join("$%d" % (i + 10) for i in range(_N)) + ")"
+    " ON CONFLICT (sha256) DO NOTHING"
+    "), t AS (" + _TARGETS + "), upd AS ("
+    " UPDATE mailboxes b SET uidnext = b.uidnext + 1, highestmodseq = b.highestmodseq + 1"
+    " FROM t WHERE b.account_id = t.account_id AND b.id = t.id"
+    " RETURNING b.account_id, b.id AS mailbox_id, b.uidnext - 1 AS uid,"
+    " b.highestmodseq AS modseq"
+    "), ins AS ("
+    " INSERT INTO mailbox_messages"
+    " (account_id, mailbox_id, uid, sha256, size, internal_date, flags, modseq)"
+    " SELECT account_id, mailbox_id, uid, $4, $6, $7, $8::text[], modseq FROM upd"
+    " RETURNING account_id, mailbox_id, uid, modseq"
+    "), used AS ("
+    " UPDATE accounts a SET used_bytes = a.used_bytes + $6 FROM t WHERE a.id = t.account_id"
+    ") SELECT account_id, mailbox_id, uid, modseq,"
+    " pg_notify($9, json_build_object('account_id', account_id, 'mailbox_id', mailbox_id,"
+    " 'uid', uid, 'modseq', modseq)::text) AS notified FROM ins"
+)
 
 
 async def deliver(
@@ -209,24 +205,41 @@ async def deliver(
 
     The message goes to the mailbox named ``mailbox`` if the account has it,
     else to the one with ``special_use`` (e.g. ``\\Junk``), else to INBOX.
-    Must run inside a transaction.
+    Atomic: one statement for a single recipient, else a transaction of its
+    own (or the caller's, when ``conn`` is in one).
     """
     ids = sorted(set(recipients))
     if not ids:
         return []
     sha = hashlib.sha256(raw).digest()
-    await _store_blob(conn, sha, raw, parsed)
-    targets = await conn.fetch(_LOCK_TARGETS, ids, mailbox, special_use)
+    row = parsed.to_row()
+    values: list[Any] = [row[c] for c in _BLOB_COLUMNS]
+    pm = _BLOB_COLUMNS.index("part_map")
+    if isinstance(values[pm], str):  # to_row gives JSON text; the codec encodes itself
+        values[pm] = json.loads(values[pm])
+    args = (ids, mailbox, special_use, sha, raw, len(raw), internal_date, list(flags),
+            NOTIFY_CHANNEL, *values)
+    if len(ids) == 1 and not conn.is_in_transaction():
+        rows = await conn.fetch(_WRITE, *args)  # one statement: atomic by itself
+        if not rows:
+            async with conn.transaction():
+                rows = await _locked_write(conn, ids, args)
+    elif conn.is_in_transaction():
+        rows = await _locked_write(conn, ids, args)
+    else:
+        async with conn.transaction():
+            rows = await _locked_write(conn, ids, args)
+    return [Delivered(r["account_id"], r["mailbox_id"], r["uid"], r["modseq"]) for r in rows]
+
+
+async def _locked_write(conn: asyncpg.Connection, ids: list[int],
+                        args: tuple[Any, ...]) -> list[asyncpg.Record]:
+    targets = await conn.fetch(_LOCK_TARGETS, ids, args[1], args[2])
     if len(targets) < len(ids):
         # An account without INBOX (created outside the directory): give it one.
         have = {r["account_id"] for r in targets}
         for account_id in ids:
             if account_id not in have:
                 await mailboxes_repo.create_defaults(conn, account_id)
-        targets = await conn.fetch(_LOCK_TARGETS, ids, mailbox, special_use)
-    rows = await conn.fetch(
-        _WRITE,
-        [r["account_id"] for r in targets], [r["id"] for r in targets],
-        sha, len(raw), internal_date, list(flags), NOTIFY_CHANNEL,
-    )
-    return [Delivered(r["account_id"], r["mailbox_id"], r["uid"], r["modseq"]) for r in rows]
+        await conn.fetch(_LOCK_TARGETS, ids, args[1], args[2])
+    return await conn.fetch(_WRITE, *args)

@@ -120,6 +120,7 @@ class AuthVerdict:
         return text.encode("utf-8")
 
 
+_DKIM_FIELD = re.compile(rb"(?im)^dkim-signature[ \t]*:")
 _FROM_RE = re.compile(rb"^from[ \t]*:(.*(?:\r\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -152,12 +153,31 @@ class InboundChecker:
         loop = asyncio.get_running_loop()
         lookup = self._blocking_lookup(loop)
         verdict = AuthVerdict()
-        spf_task = asyncio.to_thread(self._spf, lookup, ip, helo, mail_from)
-        dkim_task = asyncio.to_thread(self._dkim, lookup, raw)
+        # The libraries run in threads, and only when there is work for them:
+        # no DKIM-Signature field, or no SPF record at all, is decided here.
+        end = raw.find(b"\r\n\r\n")
+        signed = _DKIM_FIELD.search(raw, 0, end + 2 if end >= 0 else len(raw)) is not None
+        dkim_task = (asyncio.to_thread(self._dkim, lookup, raw) if signed
+                     else asyncio.sleep(0, []))
         (verdict.spf, verdict.spf_domain, verdict.spf_scope), verdict.dkim = \
-            await asyncio.gather(spf_task, dkim_task)
+            await asyncio.gather(self._spf_async(lookup, ip, helo, mail_from), dkim_task)
         await self._dmarc(raw, verdict)
         return verdict
+
+    async def _spf_async(self, lookup: Callable[[str, str], list[Any]], ip: str, helo: str,
+                         mail_from: str) -> tuple[str, str, str]:
+        scope, identity = ("mailfrom", mail_from) if mail_from else ("helo", helo)
+        domain = identity.rpartition("@")[2].lower().rstrip(".")
+        if not ip or not domain:
+            return "none", domain, scope
+        try:
+            records = await self.resolver.query(domain, "TXT")
+        except DnsTempError:
+            return "temperror", domain, scope
+        if not any(r.lower().startswith(b"v=spf1") and (len(r) == 6 or r[6:7] == b" ")
+                   for r in records):
+            return "none", domain, scope  # RFC 7208 §4.5: no SPF record
+        return await asyncio.to_thread(self._spf, lookup, ip, helo, mail_from)
 
     @staticmethod
     def _spf(lookup: Callable[[str, str], list[Any]], ip: str, helo: str,

@@ -188,7 +188,8 @@ class SmtpPolicy:
             except Invalid:
                 raise SmtpError(553, "5.1.3", "Malformed recipient address") from None
             async with self.services.db.connection() as conn:
-                found = await delivery.resolve_address(conn, norm)
+                found = await delivery.resolve_address(
+                    conn, norm, self.settings.default_quota_bytes, envelope.declared_size)
                 if found.kind == "foreign":
                     if not self.submission:
                         raise E.RELAY_DENIED  # RFC 5321 §3.6.2: never an open relay
@@ -204,10 +205,7 @@ class SmtpPolicy:
                 else:
                     if not found.enabled:
                         raise E.DISABLED
-                    full = await delivery.over_quota(conn, found.account_ids,
-                                                     self.settings.default_quota_bytes,
-                                                     envelope.declared_size)
-                    if full:
+                    if found.full:
                         raise E.MAILBOX_FULL
                     envelope.local_ids.update(found.account_ids)
             envelope.rcpt_tos.append(address)
@@ -285,20 +283,31 @@ class SmtpPolicy:
         if env.local_ids:
             parsed = (parse_message(raw) if len(raw) <= _PARSE_INLINE_MAX
                       else await asyncio.to_thread(parse_message, raw))
-        async with self.services.db.transaction() as conn:
-            if parsed is not None:
-                await delivery.deliver(conn, parsed, raw, sorted(env.local_ids),
-                                       internal_date=now, mailbox=mailbox, special_use=special)
-            if env.remote_rcpts:
-                await outqueue.enqueue(
-                    conn, account_id=account.id if account else None, mail_from=env.sender,
-                    recipients=env.remote_rcpts, raw=signed, smtputf8=env.smtp_utf8, now=now,
-                    lifetime=timedelta(hours=self.settings.queue_lifetime_hours))
-            if audit is not None and account is not None:
-                await audit_repo.record(conn, account.address, audit[0], audit[1],
-                                        {"recipients": len(env.rcpt_tos)})
+        async with self.services.db.connection() as conn:
+            if env.remote_rcpts or audit is not None:
+                async with conn.transaction():
+                    await self._write(conn, env, raw, signed, parsed, now, mailbox, special,
+                                      account, audit)
+            else:
+                await self._write(conn, env, raw, signed, parsed, now, mailbox, special,
+                                  account, audit)
         if env.remote_rcpts and self.wake_queue is not None:
             self.wake_queue()
+
+    async def _write(self, conn: Any, env: TxEnvelope, raw: bytes, signed: bytes, parsed: Any,
+                     now: datetime, mailbox: str, special: str | None, account: Account | None,
+                     audit: tuple[str, str] | None) -> None:
+        if parsed is not None:
+            await delivery.deliver(conn, parsed, raw, sorted(env.local_ids),
+                                   internal_date=now, mailbox=mailbox, special_use=special)
+        if env.remote_rcpts:
+            await outqueue.enqueue(
+                conn, account_id=account.id if account else None, mail_from=env.sender,
+                recipients=env.remote_rcpts, raw=signed, smtputf8=env.smtp_utf8, now=now,
+                lifetime=timedelta(hours=self.settings.queue_lifetime_hours))
+        if audit is not None and account is not None:
+            await audit_repo.record(conn, account.address, audit[0], audit[1],
+                                    {"recipients": len(env.rcpt_tos)})
 
     async def _dkim_sign(self, raw: bytes) -> bytes:
         """RFC 6376: sign with the key of the From: domain (d= aligns for DMARC)."""

@@ -68,6 +68,7 @@ class TxEnvelope(Envelope):
         self.send_mode = "self"  # self | send-as | on-behalf (submission)
 
 
+_PLAIN_ADDR = re.compile(r'[^\s"\\<>()\[\],;:@]+@[^\s"\\<>()\[\],;:@]+$')
 _BARE_REPLY = re.compile(r"^([245]\d\d)([ -])(?!\d\.\d{1,3}\.\d{1,3}(?: |$))")
 # RFC 3463 §3.6: syntax errors are X.5.x; everything else gets the generic X.0.0.
 _DEFAULT_ENHANCED = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1",
@@ -142,6 +143,19 @@ class SmtpConnection(SMTP):
                 status = f"{code}{m.group(2)}{_DEFAULT_ENHANCED.get(code, code[0] + '.0.0')} " \
                     + status[4:]
         await super().push(status)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parser, with a fast path for the plain ``<local@domain>``.
+
+        The general parser (``email._header_value_parser``) costs more than the
+        rest of MAIL or RCPT together; quoted local parts, source routes and
+        the like still go to it.
+        """
+        if arg and arg[0] == "<":
+            end = arg.find(">")
+            if end > 1 and _PLAIN_ADDR.match(arg, 1, end):
+                return arg[1:end], arg[end + 1:]
+        return super()._getaddr(arg)
 
     # -- EHLO -----------------------------------------------------------------
 

@@ -29,6 +29,8 @@ from .protocol import SmtpConnection
 from .queue import QueueWorker
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every command at INFO: far too much for a busy MX.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 __all__ = ["SmtpServer", "start_from_services", "start_smtp"]
 
