@@ -170,7 +170,7 @@ _LOCK_TARGETS = (
 # order as IMAP's APPEND.
 _WRITE = (
     "WITH blob AS (INSERT INTO message_blobs (sha256, raw, " + ", ".join(_BLOB_COLUMNS) + ")"
-    " VALUES ($4, $5, " + ", ".join("$%d" % (i + 10) for i in range(_N)) + ")"
+    " VALUES ($4, $5, " + ", ".join(f"${i + 10}" for i in range(_N)) + ")"
     " ON CONFLICT (sha256) DO NOTHING"
     "), t AS (" + _TARGETS + "), upd AS ("
     " UPDATE mailboxes b SET uidnext = b.uidnext + 1, highestmodseq = b.highestmodseq + 1"

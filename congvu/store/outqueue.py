@@ -222,6 +222,7 @@ async def add_dkim_key(conn: asyncpg.Connection, domain: str, selector: str, pri
         raise Conflict(f"selector {selector} already exists for {domain}") from None
     row = await conn.fetchrow(_KEY_SELECT + " WHERE k.domain_id = $1 AND k.selector = $2",
                               domain_id, selector)
+    assert row is not None
     return _key(row)
 
 

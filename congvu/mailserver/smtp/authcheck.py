@@ -81,7 +81,7 @@ def parse_dmarc(text: str) -> dict[str, str] | None:
         key, sep, value = part.strip().partition("=")
         if sep:
             tags[key.strip().lower()] = value.strip()
-    if tags.get("v") != "DMARC1" or "p" not in tags and "rua" not in tags:
+    if tags.get("v") != "DMARC1" or ("p" not in tags and "rua" not in tags):
         return None
     return tags
 

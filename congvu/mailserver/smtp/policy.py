@@ -108,7 +108,7 @@ class SmtpPolicy:
         if result.ok:
             assert conn.session is not None
             conn.session.authenticated = True
-            conn.session.auth_data = result.account
+            conn.session.auth_data = result.account  # type: ignore[assignment]
             return E.reply(235, "2.7.0", "Authentication successful")
         if result.reason == "throttled":
             # RFC 4954 §6: temporary authentication failure

@@ -123,7 +123,7 @@ class SmtpConnection(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self._original_transport is None and self.transport is None
         super().connection_made(transport)
-        if first:
+        if first and self.session is not None:
             self.plaintext_auth_ok = (self.allow_plaintext_loopback
                                       and _is_loopback(self.session.peer))
 
@@ -289,7 +289,7 @@ class SmtpConnection(SMTP):
                 except SmtpError as exc:
                     status = exc.line
                 except Exception:
-                    log.exception("%r: error while accepting a message", self.session.peer)
+                    log.exception("%s: error while accepting a message", self.peer_ip)
                     status = LOCAL_ERROR.line
         finally:
             self.busy = False

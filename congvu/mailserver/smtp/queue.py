@@ -216,10 +216,14 @@ class QueueWorker:
         hosts: list[tuple[str, int, str]] = []
         for name in names:
             hosts += await self._addresses(name, self.mx_port)
+        if not hosts and not mx:
+            # neither MX nor address: RFC 3463 X.1.2 bad destination system address
+            return _Route([], RecipientResult("", "failed", 550, "5.1.2",
+                                              f"550 5.1.2 {domain} has no mail server"))
         if not hosts:
-            return _Route([], RecipientResult("", "failed" if not mx else "pending", 550 if not mx
-                                              else 451, "5.1.2" if not mx else "4.4.4",
-                                              f"no address for the mail servers of {domain}"))
+            # MX names without addresses may be a DNS hiccup: X.4.4 unable to route
+            return _Route([], RecipientResult("", "pending", 451, "4.4.4",
+                                              f"451 4.4.4 no address for the MX hosts of {domain}"))
         return _Route(hosts)
 
     async def _addresses(self, name: str, port: int) -> list[tuple[str, int, str]]:
@@ -247,7 +251,7 @@ class QueueWorker:
         for addr, port, name in route.hosts:
             try:
                 return await self._session(msg, addr, port, name, rcpts)
-            except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as exc:
+            except (TimeoutError, OSError, aiosmtplib.SMTPException) as exc:
                 # RFC 5321 §5.1: try the next address; the whole attempt fails
                 # temporarily only when none of them answers.
                 last = f"{name} [{addr}]: {exc}"

@@ -6,7 +6,6 @@ import asyncio
 import json
 import smtplib
 import socket
-from dataclasses import replace
 
 import aiosmtplib
 import pytest
