@@ -1,0 +1,53 @@
+"""Write and remove calendar objects from parsed iCalendar (for the app and scheduling).
+
+`write_object` validates the text with `congvu.calendar.ical` and stores it
+with its index facts through `congvu.store.calendars`; scheduling code uses
+it to create or replace objects in another principal's calendar inside its
+own transaction (no hooks run from here, so there is no recursion).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from congvu.calendar import ical
+from congvu.store import calendars as cal_repo
+from congvu.store.calendars import Calendar, ObjectIndex, StoredObject
+
+__all__ = ["index_of", "parse", "remove_object", "write_object"]
+
+
+def parse(body: bytes | str, supported: tuple[str, ...] = ("VEVENT", "VTODO")) -> ical.CalendarObject:
+    """Validate; raises ical.InvalidCalendarData (400 valid-calendar-data)."""
+    return ical.parse_calendar_object(body, supported=supported)
+
+
+def index_of(obj: ical.CalendarObject) -> ObjectIndex:
+    return ObjectIndex(
+        uid=obj.uid,
+        component=obj.component,
+        first_start=obj.first_start if obj.first_start.tzinfo else obj.first_start.replace(tzinfo=UTC),
+        last_end=obj.last_end,
+        recurring=obj.is_recurring,
+        class_=obj.class_,
+    )
+
+
+async def write_object(
+    conn: asyncpg.Connection, cal: Calendar, href: str, body: bytes | str,
+    *, schedule_tag: str | None = None,
+) -> tuple[StoredObject, bool]:
+    """Parse ``body`` and create or replace the object at ``href``: (object, created)."""
+    parsed = parse(body, tuple(cal.components) or ("VEVENT", "VTODO"))
+    return await cal_repo.put_object(conn, cal, href, index_of(parsed), parsed.data,
+                                     schedule_tag)
+
+
+async def remove_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject:
+    return await cal_repo.delete_object(conn, cal, href)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

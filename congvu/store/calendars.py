@@ -1,0 +1,641 @@
+"""Calendar collections and calendar object resources (CalDAV), RFC 6578 sync state.
+
+All functions take an asyncpg connection (``conn``); call them inside
+``db.transaction()`` when several must commit together (a PUT and its
+scheduling side effects). Nothing here checks rights: the caller asks
+``congvu.directory.authz`` first. Rows come back as frozen dataclasses.
+
+Owners
+    ``Owner(kind, id)``: ``account_owner(account)`` or ``unit_owner(unit)``
+    (a unit's work schedule is owned by the unit principal).
+
+Collections (``Calendar``)
+    ``list_calendars(conn, owner, kinds=None)``, ``get_calendar(conn, owner,
+    name)``, ``get_calendar_by_id(conn, owner_id, calendar_id)``,
+    ``create_calendar(conn, owner, name, kind=..., **props)``,
+    ``default_calendar(conn, owner)`` (created on first use: ``calendar`` for
+    an account, ``work-schedule`` for a unit), ``special_collection(conn,
+    owner, kind)`` for ``schedule-inbox``/``schedule-outbox`` (created on
+    first use, named ``inbox``/``outbox``), ``update_calendar``,
+    ``delete_calendar``.
+
+Objects (``StoredObject``)
+    ``put_object(conn, cal, href, ObjectIndex, ics, schedule_tag=None)``
+    creates or replaces (returns ``(obj, created)``; ``Conflict`` if another
+    href of the calendar holds the UID). Most callers should use
+    ``congvu.calendar.objects.write_object`` which parses the iCalendar text
+    into the ``ObjectIndex`` first. ``get_object``, ``find_object``,
+    ``find_by_uid(conn, cal, uid)``, ``find_uid(conn, owner, uid,
+    kinds=("calendar",))`` (every calendar of the owner), ``delete_object``,
+    ``move_object``, ``set_schedule_tag``, ``list_objects``, ``multiget``.
+
+Queries
+    ``objects_in_range(conn, cal, comp, start, end)``: candidates for an RFC
+    4791 §9.9 time-range (a superset; open bounds allowed) from the indexed
+    columns only. ``busy_objects(conn, owner, start, end)``: VEVENT candidates
+    over all of the owner's ``calendar`` collections (free/busy).
+
+Sync (RFC 6578)
+    Every change takes the next number of the collection (``sync_seq``); the
+    token is ``"<calendar id>-<seq>"`` (``sync_token(cal)``).
+    ``changes_since(conn, cal, token)`` returns changed objects and removed
+    hrefs, or raises ``InvalidSyncToken``.
+
+Unit schedules and feeds
+    ``get_publication``/``set_publication`` and ``create_feed``,
+    ``active_feed``, ``revoke_feeds``, ``calendar_for_feed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from .errors import Conflict, Invalid, NotFound
+
+SHORT_SPAN = timedelta(days=7)
+"""Objects no longer than this (and not recurring) are found by first_start."""
+
+SPECIAL_NAMES = {"schedule-inbox": "inbox", "schedule-outbox": "outbox"}
+DEFAULT_NAMES = {"account": "calendar", "unit": "work-schedule"}
+
+
+class InvalidSyncToken(Invalid):
+    """RFC 6578 §3.2: the token is not one this collection handed out."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    kind: str  # account | unit
+    id: int
+
+
+def account_owner(account: Any) -> Owner:
+    return Owner("account", account.id)
+
+
+def unit_owner(unit: Any) -> Owner:
+    return Owner("unit", unit.id)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    owner_id: int
+    id: int
+    owner_kind: str
+    name: str
+    kind: str
+    displayname: str
+    description: str
+    color: str
+    sort_order: int | None
+    timezone: str
+    components: tuple[str, ...]
+    is_default: bool
+    sync_seq: int
+    created_at: datetime
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.owner_kind, self.owner_id)
+
+    @property
+    def sync_token(self) -> str:
+        return sync_token(self)
+
+
+@dataclass(frozen=True)
+class ObjectIndex:
+    """What the store indexes about one object (from ``congvu.calendar.ical``)."""
+
+    uid: str
+    component: str
+    first_start: datetime
+    last_end: datetime | None
+    recurring: bool
+    class_: str = "PUBLIC"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    owner_id: int
+    calendar_id: int
+    href: str
+    uid: str
+    etag: str
+    ics: str
+    component: str
+    first_start: datetime
+    last_end: datetime | None
+    recurring: bool
+    class_: str
+    schedule_tag: str | None
+    modseq: int
+    size: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Changes:
+    token: str
+    changed: list[StoredObject]
+    removed: list[str]
+
+
+def sync_token(cal: Calendar) -> str:
+    return f"{cal.id}-{cal.sync_seq}"
+
+
+def _calendar(r: asyncpg.Record) -> Calendar:
+    return Calendar(
+        r["owner_id"], r["id"], r["owner_kind"], r["name"], r["kind"], r["displayname"],
+        r["description"], r["color"], r["sort_order"], r["timezone"], tuple(r["components"]),
+        r["is_default"], r["sync_seq"], r["created_at"],
+    )
+
+
+_OBJ_COLS = """owner_id, calendar_id, href, uid, etag, ics, component, first_start, last_end,
+               recurring, class, schedule_tag, modseq, size, updated_at"""
+_META_COLS = _OBJ_COLS.replace(" ics,", " ''::text AS ics,")
+
+
+def _object(r: asyncpg.Record) -> StoredObject:
+    return StoredObject(
+        r["owner_id"], r["calendar_id"], r["href"], r["uid"], r["etag"], r["ics"],
+        r["component"], r["first_start"], r["last_end"], r["recurring"], r["class"],
+        r["schedule_tag"], r["modseq"], r["size"], r["updated_at"],
+    )
+
+
+def make_etag(ics: str) -> str:
+    return '"' + hashlib.sha1(ics.encode("utf-8"), usedforsecurity=False).hexdigest() + '"'
+
+
+# --- collections ---------------------------------------------------------------
+
+
+async def list_calendars(
+    conn: asyncpg.Connection, owner: Owner, kinds: Sequence[str] | None = None
+) -> list[Calendar]:
+    rows = await conn.fetch(
+        """SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2
+             AND ($3::text[] IS NULL OR kind = ANY($3))
+           ORDER BY is_default DESC, sort_order NULLS LAST, name""",
+        owner.id, owner.kind, list(kinds) if kinds is not None else None,
+    )
+    return [_calendar(r) for r in rows]
+
+
+async def get_calendar(conn: asyncpg.Connection, owner: Owner, name: str) -> Calendar:
+    row = await conn.fetchrow(
+        "SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2 AND name = $3",
+        owner.id, owner.kind, name,
+    )
+    if row is None:
+        raise NotFound(f"no calendar {name}")
+    return _calendar(row)
+
+
+async def get_calendar_by_id(conn: asyncpg.Connection, owner_id: int, calendar_id: int) -> Calendar:
+    row = await conn.fetchrow(
+        "SELECT * FROM calendars WHERE owner_id = $1 AND id = $2", owner_id, calendar_id
+    )
+    if row is None:
+        raise NotFound(f"no calendar {calendar_id}")
+    return _calendar(row)
+
+
+async def create_calendar(
+    conn: asyncpg.Connection,
+    owner: Owner,
+    name: str,
+    *,
+    kind: str = "calendar",
+    displayname: str = "",
+    description: str = "",
+    color: str = "",
+    sort_order: int | None = None,
+    timezone: str = "",
+    components: Sequence[str] = ("VEVENT", "VTODO"),
+    is_default: bool = False,
+) -> Calendar:
+    if not name or "/" in name or name in (".", ".."):
+        raise Invalid(f"bad calendar name {name!r}")
+    try:
+        row = await conn.fetchrow(
+            """INSERT INTO calendars (owner_id, owner_kind, account_id, unit_id, name, kind,
+                   displayname, description, color, sort_order, timezone, components, is_default)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *""",
+            owner.id, owner.kind,
+            owner.id if owner.kind == "account" else None,
+            owner.id if owner.kind == "unit" else None,
+            name, kind, displayname, description, color, sort_order, timezone,
+            list(components), is_default,
+        )
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"calendar {name} already exists") from None
+    return _calendar(row)
+
+
+async def _ensure(
+    conn: asyncpg.Connection, owner: Owner, kind: str, name: str, displayname: str
+) -> Calendar:
+    row = await conn.fetchrow(
+        """SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2 AND kind = $3
+             AND is_default""",
+        owner.id, owner.kind, kind,
+    )
+    if row is not None:
+        return _calendar(row)
+    row = await conn.fetchrow(
+        """INSERT INTO calendars (owner_id, owner_kind, account_id, unit_id, name, kind,
+               displayname, is_default)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, true)
+           ON CONFLICT DO NOTHING RETURNING *""",
+        owner.id, owner.kind,
+        owner.id if owner.kind == "account" else None,
+        owner.id if owner.kind == "unit" else None,
+        name, kind, displayname,
+    )
+    if row is None:  # created concurrently, or the name is taken by a user calendar
+        row = await conn.fetchrow(
+            """SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2
+                 AND ((kind = $3 AND is_default) OR name = $4)
+               ORDER BY is_default DESC LIMIT 1""",
+            owner.id, owner.kind, kind, name,
+        )
+        if row is None:
+            raise Conflict(f"cannot create the {kind} collection")
+    return _calendar(row)
+
+
+async def default_calendar(
+    conn: asyncpg.Connection, owner: Owner, displayname: str = ""
+) -> Calendar:
+    """The owner's default calendar (an account's, or a unit's work schedule),
+    created on first use."""
+    name = DEFAULT_NAMES[owner.kind]
+    label = displayname or ("Lịch" if owner.kind == "account" else "Lịch công tác")
+    return await _ensure(conn, owner, "calendar", name, label)
+
+
+async def special_collection(conn: asyncpg.Connection, owner: Owner, kind: str) -> Calendar:
+    """The RFC 6638 schedule inbox or outbox of an owner, created on first use."""
+    if kind not in SPECIAL_NAMES:
+        raise ValueError(kind)
+    return await _ensure(conn, owner, kind, SPECIAL_NAMES[kind], "")
+
+
+_UPDATABLE = {"displayname", "description", "color", "sort_order", "timezone", "components"}
+
+
+async def update_calendar(conn: asyncpg.Connection, cal: Calendar, **changes: object) -> Calendar:
+    """Change some of: displayname, description, color, sort_order, timezone, components.
+    Property changes bump the sync token too (getctag: clients refetch properties)."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    for column, value in changes.items():
+        # column names come from the fixed set above, never from input
+        await conn.execute(
+            f"UPDATE calendars SET {column} = $3 WHERE owner_id = $1 AND id = $2",
+            cal.owner_id, cal.id, list(value) if column == "components" else value,  # type: ignore[call-overload]
+        )
+    row = await conn.fetchrow(
+        "UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2 RETURNING *",
+        cal.owner_id, cal.id,
+    )
+    return _calendar(row)
+
+
+async def delete_calendar(conn: asyncpg.Connection, cal: Calendar) -> None:
+    await conn.execute("DELETE FROM calendars WHERE owner_id = $1 AND id = $2", cal.owner_id, cal.id)
+
+
+async def _next_seq(conn: asyncpg.Connection, cal: Calendar) -> int:
+    # The row lock serializes writers of one collection: change numbers are
+    # handed out in commit order per collection, as RFC 6578 needs.
+    seq = await conn.fetchval(
+        "UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2"
+        " RETURNING sync_seq",
+        cal.owner_id, cal.id,
+    )
+    if seq is None:
+        raise NotFound("calendar is gone")
+    return int(seq)
+
+
+# --- objects -------------------------------------------------------------------
+
+
+async def get_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject:
+    obj = await find_object(conn, cal, href)
+    if obj is None:
+        raise NotFound(f"no object {href}")
+    return obj
+
+
+async def find_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject | None:
+    row = await conn.fetchrow(
+        f"SELECT {_OBJ_COLS} FROM calendar_objects"
+        " WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
+        cal.owner_id, cal.id, href,
+    )
+    return _object(row) if row else None
+
+
+async def find_by_uid(conn: asyncpg.Connection, cal: Calendar, uid: str) -> StoredObject | None:
+    row = await conn.fetchrow(
+        f"SELECT {_OBJ_COLS} FROM calendar_objects"
+        " WHERE owner_id = $1 AND calendar_id = $2 AND uid = $3",
+        cal.owner_id, cal.id, uid,
+    )
+    return _object(row) if row else None
+
+
+async def find_uid(
+    conn: asyncpg.Connection, owner: Owner, uid: str, kinds: Sequence[str] = ("calendar",)
+) -> list[tuple[Calendar, StoredObject]]:
+    """Every object with this UID in the owner's collections of the given kinds."""
+    rows = await conn.fetch(
+        f"""SELECT {_OBJ_COLS} FROM calendar_objects WHERE owner_id = $1 AND uid = $2""",
+        owner.id, uid,
+    )
+    if not rows:
+        return []
+    cals = {c.id: c for c in await list_calendars(conn, owner, kinds)}
+    found = [(cals[r["calendar_id"]], _object(r)) for r in rows if r["calendar_id"] in cals]
+    found.sort(key=lambda pair: (not pair[0].is_default, pair[0].id))
+    return found
+
+
+async def put_object(
+    conn: asyncpg.Connection,
+    cal: Calendar,
+    href: str,
+    index: ObjectIndex,
+    ics: str | bytes,
+    schedule_tag: str | None = None,
+) -> tuple[StoredObject, bool]:
+    """Create or replace the object at ``href``; ``(object, created)``.
+
+    ``Conflict`` when another href of this calendar holds the same UID
+    (RFC 4791 §5.3.2.1 no-uid-conflict).
+    """
+    text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
+    other = await conn.fetchval(
+        "SELECT href FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2 AND uid = $3",
+        cal.owner_id, cal.id, index.uid,
+    )
+    if other is not None and other != href:
+        raise Conflict(f"UID {index.uid} is already used by {other}")
+    seq = await _next_seq(conn, cal)
+    short = (not index.recurring and index.last_end is not None
+             and index.last_end - index.first_start <= SHORT_SPAN)
+    row = await conn.fetchrow(
+        f"""INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
+                first_start, last_end, recurring, short_span, class, schedule_tag, modseq, size)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
+                uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
+                component = EXCLUDED.component, first_start = EXCLUDED.first_start,
+                last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
+                short_span = EXCLUDED.short_span, class = EXCLUDED.class,
+                schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
+                size = EXCLUDED.size, updated_at = now()
+            RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
+        cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
+        index.first_start, index.last_end, index.recurring, short, index.class_,
+        schedule_tag, seq, len(text.encode("utf-8")),
+    )
+    await conn.execute(
+        "DELETE FROM calendar_tombstones WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
+        cal.owner_id, cal.id, href,
+    )
+    return _object(row), bool(row["inserted"])
+
+
+async def set_schedule_tag(
+    conn: asyncpg.Connection, cal: Calendar, href: str, schedule_tag: str | None
+) -> None:
+    await conn.execute(
+        """UPDATE calendar_objects SET schedule_tag = $4
+           WHERE owner_id = $1 AND calendar_id = $2 AND href = $3""",
+        cal.owner_id, cal.id, href, schedule_tag,
+    )
+
+
+async def delete_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject:
+    row = await conn.fetchrow(
+        f"""DELETE FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2 AND href = $3
+            RETURNING {_OBJ_COLS}""",
+        cal.owner_id, cal.id, href,
+    )
+    if row is None:
+        raise NotFound(f"no object {href}")
+    seq = await _next_seq(conn, cal)
+    await conn.execute(
+        """INSERT INTO calendar_tombstones (owner_id, calendar_id, href, modseq)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (owner_id, calendar_id, href) DO UPDATE
+             SET modseq = EXCLUDED.modseq, removed_at = now()""",
+        cal.owner_id, cal.id, href, seq,
+    )
+    return _object(row)
+
+
+async def move_object(
+    conn: asyncpg.Connection, src: Calendar, href: str, dst: Calendar, dst_href: str,
+    index: ObjectIndex,
+) -> tuple[StoredObject, bool]:
+    """RFC 4918 §9.9 MOVE: remove at the source, create (or replace) at the target."""
+    obj = await delete_object(conn, src, href)
+    if src.id == dst.id:
+        dst = await get_calendar_by_id(conn, dst.owner_id, dst.id)
+    return await put_object(conn, dst, dst_href, index, obj.ics, obj.schedule_tag)
+
+
+async def list_objects(
+    conn: asyncpg.Connection, cal: Calendar, *, with_data: bool = False
+) -> list[StoredObject]:
+    rows = await conn.fetch(
+        f"SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects"
+        " WHERE owner_id = $1 AND calendar_id = $2 ORDER BY href",
+        cal.owner_id, cal.id,
+    )
+    return [_object(r) for r in rows]
+
+
+async def count_objects(conn: asyncpg.Connection, cal: Calendar) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2",
+        cal.owner_id, cal.id,
+    ))
+
+
+async def multiget(
+    conn: asyncpg.Connection, cal: Calendar, hrefs: Sequence[str], *, with_data: bool = True
+) -> list[StoredObject]:
+    rows = await conn.fetch(
+        f"SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects"
+        " WHERE owner_id = $1 AND calendar_id = $2 AND href = ANY($3::text[])",
+        cal.owner_id, cal.id, list(hrefs),
+    )
+    return [_object(r) for r in rows]
+
+
+# --- time-range candidates -------------------------------------------------------
+
+_RANGE_SQL = """
+SELECT {cols} FROM calendar_objects
+WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND short_span
+  AND ($3::text IS NULL OR component = $3)
+  AND ($4::timestamptz IS NULL OR (first_start >= $4 - $6::interval AND last_end >= $4))
+  AND ($5::timestamptz IS NULL OR first_start <= $5)
+UNION ALL
+SELECT {cols} FROM calendar_objects
+WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND NOT short_span
+  AND ($3::text IS NULL OR component = $3)
+  AND ($4::timestamptz IS NULL OR last_end IS NULL OR last_end >= $4)
+  AND ($5::timestamptz IS NULL OR first_start <= $5)
+"""
+
+
+async def objects_in_range(
+    conn: asyncpg.Connection,
+    cal: Calendar,
+    component: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    with_data: bool = True,
+) -> list[StoredObject]:
+    """Candidates whose instances may overlap [start, end] (either bound may be None)."""
+    return await _in_range(conn, cal.owner_id, [cal.id], component, start, end, with_data)
+
+
+async def _in_range(
+    conn: asyncpg.Connection, owner_id: int, cal_ids: list[int], component: str | None,
+    start: datetime | None, end: datetime | None, with_data: bool,
+) -> list[StoredObject]:
+    sql = _RANGE_SQL.format(cols=_OBJ_COLS if with_data else _META_COLS)
+    rows = await conn.fetch(sql, owner_id, cal_ids, component, start, end, SHORT_SPAN)
+    return [_object(r) for r in rows]
+
+
+async def busy_objects(
+    conn: asyncpg.Connection, owner: Owner, start: datetime, end: datetime
+) -> list[StoredObject]:
+    """VEVENT candidates over every ``calendar`` collection of the owner (free/busy)."""
+    ids = [c.id for c in await list_calendars(conn, owner, ("calendar",))]
+    if not ids:
+        return []
+    return await _in_range(conn, owner.id, ids, "VEVENT", start, end, True)
+
+
+# --- sync ----------------------------------------------------------------------
+
+
+def parse_token(cal: Calendar, token: str) -> int:
+    """The change number in a token this collection handed out, else InvalidSyncToken."""
+    token = token.strip()
+    if "/" in token:  # tolerate URI-style tokens clients echo back unchanged
+        token = token.rsplit("/", 1)[-1]
+    cal_part, _, seq_part = token.partition("-")
+    if cal_part != str(cal.id) or not seq_part.isdigit():
+        raise InvalidSyncToken("unknown sync token")
+    seq = int(seq_part)
+    if seq > cal.sync_seq:
+        raise InvalidSyncToken("sync token from the future")
+    return seq
+
+
+async def changes_since(
+    conn: asyncpg.Connection, cal: Calendar, token: str, *, with_data: bool = False
+) -> Changes:
+    """RFC 6578 §3.2: what changed after ``token`` ("" = everything, no removals)."""
+    cal = await get_calendar_by_id(conn, cal.owner_id, cal.id)
+    seq = parse_token(cal, token) if token else 0
+    rows = await conn.fetch(
+        f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
+        cal.owner_id, cal.id, seq,
+    )
+    removed: list[str] = []
+    if seq:
+        removed = [r["href"] for r in await conn.fetch(
+            """SELECT href FROM calendar_tombstones
+               WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
+            cal.owner_id, cal.id, seq,
+        )]
+    return Changes(sync_token(cal), [_object(r) for r in rows], removed)
+
+
+# --- unit schedules and feeds ------------------------------------------------------
+
+
+async def get_publication(conn: asyncpg.Connection, unit_id: int) -> str | None:
+    """The publication scope set for a unit's schedule, or None (the default applies)."""
+    value = await conn.fetchval(
+        "SELECT scope FROM unit_schedule_publication WHERE unit_id = $1", unit_id
+    )
+    return None if value is None else str(value)
+
+
+async def set_publication(conn: asyncpg.Connection, unit_id: int, scope: str, actor: str) -> None:
+    await conn.execute(
+        """INSERT INTO unit_schedule_publication (unit_id, scope, set_by) VALUES ($1, $2, $3)
+           ON CONFLICT (unit_id) DO UPDATE SET scope = EXCLUDED.scope, set_by = EXCLUDED.set_by,
+             set_at = now()""",
+        unit_id, scope, actor,
+    )
+
+
+async def active_feed(conn: asyncpg.Connection, cal: Calendar) -> str | None:
+    value = await conn.fetchval(
+        """SELECT token FROM calendar_feeds WHERE owner_id = $1 AND calendar_id = $2
+             AND revoked_at IS NULL""",
+        cal.owner_id, cal.id,
+    )
+    return None if value is None else str(value)
+
+
+async def create_feed(conn: asyncpg.Connection, cal: Calendar, actor: str) -> str:
+    """The active feed token of the calendar, made if there is none."""
+    existing = await active_feed(conn, cal)
+    if existing:
+        return existing
+    token = secrets.token_urlsafe(24)
+    await conn.execute(
+        """INSERT INTO calendar_feeds (token, owner_id, calendar_id, created_by)
+           VALUES ($1, $2, $3, $4)""",
+        token, cal.owner_id, cal.id, actor,
+    )
+    return token
+
+
+async def revoke_feeds(conn: asyncpg.Connection, cal: Calendar) -> int:
+    status = await conn.execute(
+        """UPDATE calendar_feeds SET revoked_at = now()
+           WHERE owner_id = $1 AND calendar_id = $2 AND revoked_at IS NULL""",
+        cal.owner_id, cal.id,
+    )
+    return int(status.split()[-1])
+
+
+async def calendar_for_feed(conn: asyncpg.Connection, token: str) -> Calendar:
+    row = await conn.fetchrow(
+        """SELECT c.* FROM calendar_feeds f
+           JOIN calendars c ON c.owner_id = f.owner_id AND c.id = f.calendar_id
+           WHERE f.token = $1 AND f.revoked_at IS NULL""",
+        token,
+    )
+    if row is None:
+        raise NotFound("no such feed")
+    return _calendar(row)
