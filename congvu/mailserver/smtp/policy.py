@@ -51,6 +51,13 @@ __all__ = ["SmtpPolicy"]
 # Messages larger than this are parsed in a worker thread.
 _PARSE_INLINE_MAX = 256 * 1024
 
+#: Run for local recipients inside the delivery transaction once the message
+#: is stored, each under a savepoint (a failing hook never costs the message;
+#: ``250`` still follows the commit). A hook has ``matches(raw) -> bool`` and
+#: ``async run(conn, services, sender, raw, account_ids, trusted)``; the
+#: calendar registers its iMIP REPLY hook here (congvu.calendar.imip).
+DELIVERY_HOOKS: list[Any] = []
+
 
 def _size_param(options: list[str]) -> int:
     for opt in options:
@@ -283,11 +290,19 @@ class SmtpPolicy:
         if env.local_ids:
             parsed = (parse_message(raw) if len(raw) <= _PARSE_INLINE_MAX
                       else await asyncio.to_thread(parse_message, raw))
+        hooks = [h for h in DELIVERY_HOOKS if env.local_ids and h.matches(raw)]
         async with self.services.db.connection() as conn:
-            if env.remote_rcpts or audit is not None:
+            if env.remote_rcpts or audit is not None or hooks:
                 async with conn.transaction():
                     await self._write(conn, env, raw, signed, parsed, now, mailbox, special,
                                       account, audit)
+                    for hook in hooks:
+                        try:
+                            async with conn.transaction():  # a savepoint
+                                await hook.run(conn, self.services, env.sender, raw,
+                                               sorted(env.local_ids), mailbox != "Junk")
+                        except Exception:
+                            log.exception("delivery hook %s failed", getattr(hook, "name", hook))
             else:
                 await self._write(conn, env, raw, signed, parsed, now, mailbox, special,
                                   account, audit)
