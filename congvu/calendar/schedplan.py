@@ -33,6 +33,7 @@ __all__ = [
     "attendee_copy",
     "booking_conflicts",
     "email_of",
+    "organizer_of",
     "plan",
     "set_partstat",
     "set_schedule_status",
@@ -46,8 +47,9 @@ _CLIENT_AGENTS = ("CLIENT", "NONE")
 _TODO_STATUS_PARTSTAT = {"COMPLETED": "COMPLETED", "IN-PROCESS": "IN-PROCESS",
                          "CANCELLED": "DECLINED"}
 # Properties whose change is not worth a new REQUEST (RFC 6638 §3.2.1.2 leaves
-# "significant" to the server): stamps and per-attendee reply state.
-_NOISE = ("DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE")
+# "significant" to the server): stamps and per-attendee reply state. A higher
+# SEQUENCE is significant: the organizer's client asks for a re-send (RFC 5546 §2.1.4).
+_NOISE = ("DTSTAMP", "LAST-MODIFIED", "CREATED")
 _REPLY_PARAMS = ("PARTSTAT", "SCHEDULE-STATUS", "RSVP", "SCHEDULE-FORCE-SEND")
 # How far a recurring booking is checked for room conflicts.
 BOOKING_HORIZON = timedelta(days=366)
@@ -101,7 +103,7 @@ def _as_list(value: object) -> list[vCalAddress]:
     return list(value) if isinstance(value, list) else [value]  # type: ignore[list-item]
 
 
-def _organizer(cal: Calendar) -> vCalAddress | None:
+def organizer_of(cal: Calendar) -> vCalAddress | None:
     for comp in _objects(cal):
         if "ORGANIZER" in comp:
             org = comp["ORGANIZER"]
@@ -152,7 +154,7 @@ def plan(
     if current is None:
         return Plan("none")
     cal = load_calendar(current)
-    org = _organizer(cal)
+    org = organizer_of(cal)
     if org is None:
         return Plan("none")
     organizer = email_of(org)
@@ -319,7 +321,7 @@ def _attendee_plan(old: bytes | None, new: bytes | None, organizer: str,
     cal = load_calendar(source)
     me_prop = next(m for c in _objects(cal) if (m := _mine(c, own)) is not None)
     me = str(me_prop)
-    if _agent(me_prop) in _CLIENT_AGENTS or _agent(_organizer(cal)) in _CLIENT_AGENTS:
+    if _agent(me_prop) in _CLIENT_AGENTS or _agent(organizer_of(cal)) in _CLIENT_AGENTS:
         return Plan("none", organizer)  # RFC 6638 §7.1: the client replies itself
     if new is None:
         # RFC 6638 §3.2.2.3: an attendee deleting the event declines it.

@@ -1,0 +1,306 @@
+"""RFC 6638 implicit scheduling on the calendar store, and iMIP for the rest.
+
+Registered as an object hook (:mod:`congvu.calendar.hooks`): every PUT or
+DELETE of an object in an account's calendar runs :func:`schedule_hook`
+inside the request's transaction, so the object, every attendee's copy,
+every schedule-inbox message and every queued iMIP email commit together
+(or not at all) before ``201``/``204`` is sent.
+
+- The organizer's change (:mod:`.schedplan` decides what is sent) puts a
+  REQUEST or CANCEL into each internal attendee's schedule inbox and updates
+  their copy in their default calendar (PARTSTAT=NEEDS-ACTION); attendees in
+  domains we do not host get an iMIP email through the outbound queue
+  (:mod:`.imip`). SCHEDULE-STATUS on the organizer's copy says what happened
+  (RFC 6638 §7.3: 1.1 sent, 1.2 delivered, 3.7 unknown user).
+- Rooms and resources answer at once: ACCEPTED when free, DECLINED when the
+  slot is taken, decided under a per-room lock (no double booking).
+- An attendee's change of PARTSTAT (or a task's STATUS) sends a REPLY that
+  updates the organizer's copy — internal or by iMIP to an external one.
+- A delegate with ``calendar-write`` organizing in the leader's calendar:
+  ORGANIZER stays the leader, SENT-BY names the delegate; it is audited.
+- Schedule-Tag (RFC 6638 §3.2.10): changes on the organizer's own changes
+  and on the attendee's copy when the organizer's update arrives, but not
+  when a REPLY is merged or an attendee only answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from congvu.calendar import imip, objects, schedplan
+from congvu.calendar.freebusy import BusyPeriod, busy_periods
+from congvu.calendar.hooks import HookResult, register_object_hook
+from congvu.calendar.ical import InvalidCalendarData, load_calendar
+from congvu.calendar.itip import ItipError, reply_from
+from congvu.calendar.schedplan import Outgoing, email_of
+from congvu.store import accounts as accounts_repo
+from congvu.store import audit as audit_repo
+from congvu.store import calendars as cal_repo
+from congvu.store import delivery as delivery_repo
+from congvu.store import scheduling as sched_repo
+from congvu.store.accounts import Account
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Recipient", "new_schedule_tag", "receive_reply", "resolve", "schedule_hook"]
+
+# RFC 6638 §7.3 / RFC 5545 §3.8.8.3 request-status codes.
+SENT = "1.1"  # handed to the outbound queue (iMIP)
+DELIVERED = "1.2"  # in the recipient's schedule inbox and calendar
+UNKNOWN = "3.7"  # invalid calendar user
+NO_AUTHORITY = "3.8"
+FAILED = "5.1"
+BOOKABLE = ("room", "resource")
+_SAFE_HREF = re.compile(r"^[A-Za-z0-9@._~-]{1,150}$")
+
+
+def new_schedule_tag() -> str:
+    """An opaque Schedule-Tag value, quoted like an entity tag (RFC 6638 §8.3)."""
+    return f'"{secrets.token_hex(8)}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Where a calendar user address leads: ``local`` (an account here),
+    ``remote`` (a domain we do not host) or ``unknown``."""
+
+    kind: str
+    address: str
+    account: Account | None = None
+
+
+async def resolve(conn: asyncpg.Connection, address: str) -> Recipient:
+    email = email_of(address)
+    if "@" not in email:
+        return Recipient("unknown", email)
+    found = await delivery_repo.resolve_address(conn, email)
+    if found.kind == "foreign":
+        return Recipient("remote", email)
+    if found.kind in ("account", "alias") and found.enabled and found.account_ids:
+        acct = await accounts_repo.get_by_id(conn, found.account_ids[0])
+        return Recipient("local", email, acct)
+    return Recipient("unknown", email)  # unknown, disabled, or a group address
+
+
+def _own(account: Account) -> list[str]:
+    return [account.address.lower(), *(a.lower() for a in account.aliases)]
+
+
+def _uid(ics: bytes) -> str:
+    cal = load_calendar(ics)
+    for comp in cal.subcomponents:
+        if "UID" in comp:
+            return str(comp["UID"])
+    raise ItipError("no UID")
+
+
+def _b(text: str | bytes) -> bytes:
+    return text.encode("utf-8") if isinstance(text, str) else text
+
+
+async def _free_href(conn: asyncpg.Connection, cal: cal_repo.Calendar, uid: str) -> str:
+    href = f"{uid}.ics" if _SAFE_HREF.match(uid) else f"{uuid.uuid4().hex}.ics"
+    if await cal_repo.find_object(conn, cal, href) is not None:
+        href = f"{uuid.uuid4().hex}.ics"
+    return href
+
+
+async def _to_inbox(conn: asyncpg.Connection, account: Account, message: bytes) -> None:
+    """RFC 6638 §4: the scheduling message itself, METHOD kept, in the inbox.
+
+    One message per UID (the store keeps UIDs unique in a collection): a
+    newer message about the same event replaces the older one, which the
+    server has already applied to the calendar anyway.
+    """
+    inbox = await cal_repo.special_collection(conn, cal_repo.account_owner(account),
+                                              "schedule-inbox")
+    parsed = objects.parse(message, ("VEVENT", "VTODO", "VJOURNAL"))
+    older = await cal_repo.find_by_uid(conn, inbox, parsed.uid)
+    href = older.href if older is not None else f"{uuid.uuid4().hex}.ics"
+    await cal_repo.put_object(conn, inbox, href, objects.index_of(parsed), message)
+
+
+async def _copy_of(conn: asyncpg.Connection, account: Account,
+                   uid: str) -> tuple[cal_repo.Calendar, cal_repo.StoredObject] | None:
+    found = await cal_repo.find_uid(conn, cal_repo.account_owner(account), uid)
+    return found[0] if found else None
+
+
+# --- delivering to one internal calendar user --------------------------------------
+
+
+async def _room_busy(conn: asyncpg.Connection, room: Account, ics: bytes,
+                     uid: str) -> list[BusyPeriod]:
+    window = schedplan.booking_window(ics)
+    if window is None:
+        return []
+    lo, hi = window
+    found: list[BusyPeriod] = []
+    for obj in await cal_repo.busy_objects(conn, cal_repo.account_owner(room), lo, hi):
+        if obj.uid != uid:
+            found.extend(busy_periods(obj.ics, lo, hi))
+    return found
+
+
+async def _deliver_request(conn: asyncpg.Connection, services: Any, account: Account,
+                           msg: Outgoing) -> bytes | None:
+    """REQUEST to a local attendee: inbox, calendar copy; a room answers (the REPLY)."""
+    uid = _uid(msg.ics)
+    bookable = account.kind in BOOKABLE
+    if bookable:
+        await sched_repo.lock_bookings(conn, account.id)
+    existing = await _copy_of(conn, account, uid)
+    copy = schedplan.attendee_copy(msg.ics, _b(existing[1].ics) if existing else None)
+    reply = None
+    if bookable:
+        busy = await _room_busy(conn, account, copy, uid)
+        answer = "DECLINED" if schedplan.booking_conflicts(copy, busy) else "ACCEPTED"
+        copy = schedplan.set_partstat(copy, account.address, answer)
+        reply = reply_from(copy, msg.address or account.address, now=services.now)
+        if answer == "DECLINED":
+            if existing is not None:  # a moved booking that no longer fits
+                await objects.remove_object(conn, existing[0], existing[1].href)
+            return reply
+    else:
+        await _to_inbox(conn, account, msg.ics)
+    tag = new_schedule_tag()
+    if existing is not None:
+        await objects.write_object(conn, existing[0], existing[1].href, copy, schedule_tag=tag)
+    else:
+        cal = await cal_repo.default_calendar(conn, cal_repo.account_owner(account))
+        await objects.write_object(conn, cal, await _free_href(conn, cal, uid), copy,
+                                   schedule_tag=tag)
+    return reply
+
+
+async def _deliver_cancel(conn: asyncpg.Connection, account: Account, msg: Outgoing) -> None:
+    uid = _uid(msg.ics)
+    existing = await _copy_of(conn, account, uid)
+    if account.kind in BOOKABLE:
+        await sched_repo.lock_bookings(conn, account.id)
+        if existing is not None:  # free the slot
+            await objects.remove_object(conn, existing[0], existing[1].href)
+        return
+    await _to_inbox(conn, account, msg.ics)
+    if existing is not None:
+        cancelled = schedplan.apply_cancel(_b(existing[1].ics), msg.ics)
+        await objects.write_object(conn, existing[0], existing[1].href, cancelled,
+                                   schedule_tag=new_schedule_tag())
+
+
+async def receive_reply(conn: asyncpg.Connection, services: Any, organizer_id: int,
+                        reply: bytes, *, via: str = "caldav") -> bool:
+    """Merge a REPLY into the organizer's copy (RFC 6638 §3.2.2, RFC 6047 §3).
+
+    The organizer's Schedule-Tag is kept (RFC 6638 §3.2.10: an attendee's
+    reply is not a change by the organizer). False when the organizer has no
+    such event or the reply does not apply (stale, not an attendee).
+    """
+    organizer = await accounts_repo.get_by_id(conn, organizer_id)
+    try:
+        uid = _uid(reply)
+    except (ItipError, InvalidCalendarData):
+        return False
+    found = await _copy_of(conn, organizer, uid)
+    if found is None:
+        return False
+    cal, obj = found
+    # The organizer's copy must name this account as ORGANIZER.
+    org = schedplan.organizer_of(load_calendar(obj.ics))
+    if org is None or email_of(org) not in _own(organizer):
+        return False
+    try:
+        merged = schedplan.apply_reply(_b(obj.ics), reply, now=services.now)
+    except (ItipError, InvalidCalendarData) as exc:
+        log.info("REPLY for %s not applied: %s", uid, exc)
+        return False
+    await objects.write_object(conn, cal, obj.href, merged, schedule_tag=obj.schedule_tag)
+    await _to_inbox(conn, organizer, reply)
+    await audit_repo.record(conn, via, "calendar.reply", organizer.address, {"uid": uid})
+    return True
+
+
+# --- the hook -----------------------------------------------------------------------
+
+
+async def _send(conn: asyncpg.Connection, services: Any, sender: Account,
+                messages: Sequence[Outgoing], sent_by: Account | None,
+                from_address: str) -> tuple[dict[str, str], list[bytes]]:
+    """Deliver every message; SCHEDULE-STATUS per recipient and rooms' replies."""
+    statuses: dict[str, str] = {}
+    replies: list[bytes] = []
+    for msg in messages:
+        rcpt = await resolve(conn, msg.recipient)
+        if rcpt.kind == "remote":
+            await imip.queue_imip(conn, services, account_id=sender.id,
+                                  from_address=from_address, from_name=sender.display_name,
+                                  message=msg, sent_by=sent_by.address if sent_by else None)
+            statuses[msg.recipient] = SENT
+        elif rcpt.kind == "local" and rcpt.account is not None:
+            acct = rcpt.account
+            if msg.method == "REQUEST":
+                answer = await _deliver_request(conn, services, acct, msg)
+                if answer is not None:  # a room answered: its REPLY sets 2.0
+                    replies.append(answer)
+                    continue
+            elif msg.method == "CANCEL":
+                await _deliver_cancel(conn, acct, msg)
+            elif msg.method == "REPLY" and not await receive_reply(conn, services, acct.id,
+                                                                   msg.ics):
+                statuses[msg.recipient] = FAILED
+                continue
+            statuses[msg.recipient] = DELIVERED
+        else:
+            statuses[msg.recipient] = UNKNOWN
+    return statuses, replies
+
+
+@register_object_hook
+async def schedule_hook(tx: asyncpg.Connection, services: Any, actor: Account, owner: Any,
+                        calendar: Any, href: str, old_ics: bytes | None,
+                        new_ics: bytes | None) -> HookResult | None:
+    """Implicit scheduling for a PUT/DELETE in an account's calendar (RFC 6638 §3.2)."""
+    if owner.kind != "account" or calendar.kind != "calendar":
+        return None
+    account = actor if actor.id == owner.id else await accounts_repo.get_by_id(tx, owner.id)
+    delegate = actor if actor.id != account.id else None
+    try:
+        plan = schedplan.plan(old_ics, new_ics, _own(account),
+                              sent_by=delegate.address if delegate else None, now=services.now)
+    except (ItipError, InvalidCalendarData) as exc:
+        log.info("no implicit scheduling for %s: %s", href, exc)
+        return None
+    if plan.role == "none":
+        return None
+    body = plan.stored or new_ics
+    if plan.role == "organizer":
+        statuses, replies = await _send(tx, services, account, plan.messages, delegate,
+                                        account.address)
+        if delegate is not None:
+            await audit_repo.record(tx, delegate.address, "calendar.schedule-on-behalf",
+                                    account.address, {"href": href, "messages": len(plan.messages)})
+        if body is None:
+            return None
+        for reply in replies:  # rooms answered at once
+            body = schedplan.apply_reply(body, reply, now=services.now)
+        body = schedplan.set_schedule_status(body, statuses)
+        # RFC 6638 §3.2.10: every change by the organizer gives a new tag.
+        return HookResult(body, new_schedule_tag())
+    # Attendee: the REPLY goes to the organizer; the attendee's tag stays.
+    statuses, _ = await _send(tx, services, account, plan.messages, None, account.address)
+    if body is None:
+        return None
+    stored = await cal_repo.find_object(tx, calendar, href)
+    tag = stored.schedule_tag if stored is not None and stored.schedule_tag else None
+    return HookResult(body if plan.stored else None, tag or new_schedule_tag())
+
+
+imip.register()

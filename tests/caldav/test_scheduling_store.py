@@ -1,0 +1,245 @@
+"""Implicit scheduling through the object hooks on real PostgreSQL (congvu.calendar.scheduling).
+
+``put``/``delete`` do what the CalDAV app does for a PUT/DELETE: run the
+object hooks and store the result in one transaction. The HTTP tests with
+real clients are in test_scheduling_caldav.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from email import message_from_bytes, policy
+
+from icalendar import Calendar
+
+import congvu.calendar.scheduling  # noqa: F401  (registers the hook)
+from congvu.calendar.hooks import run_hooks
+from congvu.calendar.objects import remove_object, write_object
+from congvu.directory.service import Directory, NewAccount
+from congvu.services import Services
+from congvu.store import calendars as repo
+from congvu.store.accounts import Account
+
+DOMAIN = "hanoi.gov.vn"
+AN, THU, BINH, HOA = (f"{x}@{DOMAIN}" for x in ("an.nv", "thu.lt", "binh.tq", "hoa.nt"))
+ROOM = f"phong-hop-1@{DOMAIN}"
+
+
+def ics(uid: str, attendees: list[str], *, organizer: str = AN, start: str = "20260305T020000Z",
+        end: str = "20260305T030000Z", seq: int = 0, comp: str = "VEVENT",
+        extra: str = "", summary: str = "Họp giao ban") -> bytes:
+    when = f"DTSTART:{start}\r\nDTEND:{end}" if comp == "VEVENT" else f"DUE:{end}"
+    lines = "".join(f"ATTENDEE;CN=Người dự;PARTSTAT={p};RSVP=TRUE:mailto:{a}\r\n"
+                    for a, p in (x.split("=") if "=" in x else (x, "NEEDS-ACTION")
+                                 for x in attendees))
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+        f"BEGIN:{comp}\r\nUID:{uid}\r\nDTSTAMP:20260301T000000Z\r\n{when}\r\n"
+        f"SEQUENCE:{seq}\r\nSUMMARY:{summary}\r\nORGANIZER;CN=Tổ chức:mailto:{organizer}\r\n"
+        f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{organizer}\r\n{lines}{extra}"
+        f"END:{comp}\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+async def account(org: Directory, address: str) -> Account:
+    return await org.get_account(address)
+
+
+async def put(services: Services, actor: str, owner: str, href: str, body: bytes) -> None:
+    act, own = await account(services.directory, actor), await account(services.directory, owner)
+    async with services.db.transaction() as conn:
+        cal = await repo.default_calendar(conn, repo.account_owner(own))
+        old = await repo.find_object(conn, cal, href)
+        new, tag = await run_hooks(conn, services, act, repo.account_owner(own), cal, href,
+                                   old.ics.encode() if old else None, body)
+        assert new is not None
+        await write_object(conn, cal, href, new, schedule_tag=tag)
+
+
+async def delete(services: Services, actor: str, owner: str, href: str) -> None:
+    act, own = await account(services.directory, actor), await account(services.directory, owner)
+    async with services.db.transaction() as conn:
+        cal = await repo.default_calendar(conn, repo.account_owner(own))
+        old = await repo.get_object(conn, cal, href)
+        await run_hooks(conn, services, act, repo.account_owner(own), cal, href,
+                        old.ics.encode(), None)
+        await remove_object(conn, cal, href)
+
+
+async def copy(services: Services, owner: str, uid: str) -> tuple[repo.StoredObject, Calendar] | None:
+    own = await account(services.directory, owner)
+    async with services.db.connection() as conn:
+        found = await repo.find_uid(conn, repo.account_owner(own), uid)
+    if not found:
+        return None
+    obj = found[0][1]
+    return obj, Calendar.from_ical(obj.ics)
+
+
+async def inbox(services: Services, owner: str) -> list[str]:
+    own = await account(services.directory, owner)
+    async with services.db.connection() as conn:
+        box = await repo.special_collection(conn, repo.account_owner(own), "schedule-inbox")
+        return [o.ics for o in await repo.list_objects(conn, box, with_data=True)]
+
+
+def attendee(cal: Calendar, address: str, comp: str = "VEVENT") -> dict[str, str]:
+    for a in cal.walk(comp)[0].get("ATTENDEE"):
+        if str(a).lower() == f"mailto:{address}":
+            return {k: str(v) for k, v in a.params.items()}
+    raise AssertionError(f"{address} not an attendee")
+
+
+async def test_invitation_reply_and_schedule_tags(services: Services, org: Directory) -> None:
+    await put(services, AN, AN, "hop.ics", ics("hop-1", [BINH, HOA]))
+    found = await copy(services, BINH, "hop-1")
+    assert found is not None
+    binh_obj, binh_cal = found
+    assert attendee(binh_cal, BINH)["PARTSTAT"] == "NEEDS-ACTION"
+    assert binh_obj.schedule_tag
+    assert any("METHOD:REQUEST" in m for m in await inbox(services, BINH))
+    an_obj, an_cal = await copy(services, AN, "hop-1")  # type: ignore[misc]
+    assert attendee(an_cal, BINH)["SCHEDULE-STATUS"] == "1.2"
+    an_tag = an_obj.schedule_tag
+    assert an_tag
+
+    # Bình accepts in his own calendar: the organizer's copy follows.
+    accepted = binh_obj.ics.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:binh",
+                                    "PARTSTAT=ACCEPTED:mailto:binh")
+    assert accepted != binh_obj.ics
+    await put(services, BINH, BINH, binh_obj.href, accepted.encode())
+    an_obj2, an_cal2 = await copy(services, AN, "hop-1")  # type: ignore[misc]
+    assert attendee(an_cal2, BINH)["PARTSTAT"] == "ACCEPTED"
+    assert attendee(an_cal2, HOA)["PARTSTAT"] == "NEEDS-ACTION"
+    # RFC 6638 §3.2.10: neither a merged REPLY nor the attendee's answer changes a tag.
+    assert an_obj2.schedule_tag == an_tag
+    assert (await copy(services, BINH, "hop-1"))[0].schedule_tag == binh_obj.schedule_tag  # type: ignore[index]
+    assert any("METHOD:REPLY" in m for m in await inbox(services, AN))
+
+    # The organizer moves the meeting: a new REQUEST, a new tag for both copies.
+    await put(services, AN, AN, "hop.ics", ics("hop-1", [BINH, HOA], start="20260305T040000Z",
+                                                 end="20260305T050000Z", seq=1))
+    binh_obj3, binh_cal3 = await copy(services, BINH, "hop-1")  # type: ignore[misc]
+    assert str(binh_cal3.walk("VEVENT")[0]["DTSTART"].to_ical()) == "b'20260305T040000Z'"
+    assert binh_obj3.schedule_tag != binh_obj.schedule_tag
+    assert (await copy(services, AN, "hop-1"))[0].schedule_tag != an_tag  # type: ignore[index]
+
+    # Hoa is taken off the list: she gets a CANCEL, her copy is cancelled.
+    await put(services, AN, AN, "hop.ics", ics("hop-1", [BINH], seq=2))
+    _, hoa_cal = await copy(services, HOA, "hop-1")  # type: ignore[misc]
+    assert str(hoa_cal.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    # The organizer deletes it: Bình's copy is cancelled too.
+    await delete(services, AN, AN, "hop.ics")
+    _, binh_cal4 = await copy(services, BINH, "hop-1")  # type: ignore[misc]
+    assert str(binh_cal4.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+
+
+async def test_attendee_delete_declines(services: Services, org: Directory) -> None:
+    await put(services, AN, AN, "x.ics", ics("x-1", [BINH]))
+    obj, _ = await copy(services, BINH, "x-1")  # type: ignore[misc]
+    await delete(services, BINH, BINH, obj.href)
+    _, an_cal = await copy(services, AN, "x-1")  # type: ignore[misc]
+    assert attendee(an_cal, BINH)["PARTSTAT"] == "DECLINED"
+
+
+async def test_schedule_agent_client_sends_nothing(services: Services, org: Directory) -> None:
+    body = ics("c-1", [BINH]).replace(b"ORGANIZER;", b"ORGANIZER;SCHEDULE-AGENT=CLIENT;")
+    await put(services, AN, AN, "c.ics", body)
+    assert await copy(services, BINH, "c-1") is None
+
+
+async def make_room(org: Directory) -> None:
+    await org.add_account(NewAccount(ROOM, "Phòng họp tầng 1", "so-tttt", kind="room"), "test")
+
+
+async def test_room_accepts_when_free_and_declines_when_taken(services: Services,
+                                                              org: Directory) -> None:
+    await make_room(org)
+    await put(services, AN, AN, "r1.ics", ics("r-1", [ROOM]))
+    _, an_cal = await copy(services, AN, "r-1")  # type: ignore[misc]
+    assert attendee(an_cal, ROOM)["PARTSTAT"] == "ACCEPTED"
+    assert (await copy(services, ROOM, "r-1")) is not None
+    # Bình wants the room half an hour later: taken.
+    await put(services, BINH, BINH, "r2.ics", ics("r-2", [ROOM], organizer=BINH,
+                                                    start="20260305T023000Z",
+                                                    end="20260305T033000Z"))
+    _, binh_cal = await copy(services, BINH, "r-2")  # type: ignore[misc]
+    assert attendee(binh_cal, ROOM)["PARTSTAT"] == "DECLINED"
+    assert await copy(services, ROOM, "r-2") is None
+    # An cancels: the slot is free again, and Bình's retry is accepted.
+    await delete(services, AN, AN, "r1.ics")
+    assert await copy(services, ROOM, "r-1") is None
+    await put(services, BINH, BINH, "r2.ics", ics("r-2", [ROOM], organizer=BINH, seq=1,
+                                                    start="20260305T023000Z",
+                                                    end="20260305T033000Z"))
+    _, binh_cal = await copy(services, BINH, "r-2")  # type: ignore[misc]
+    assert attendee(binh_cal, ROOM)["PARTSTAT"] == "ACCEPTED"
+
+
+async def test_two_concurrent_bookings_one_wins(services: Services, org: Directory) -> None:
+    await make_room(org)
+    for _ in range(3):  # a few rounds: the race must never double-book
+        uid_a, uid_b = f"a-{_}", f"b-{_}"
+        start = f"202604{10 + _:02d}T020000Z"
+        end = f"202604{10 + _:02d}T030000Z"
+        await asyncio.gather(
+            put(services, AN, AN, f"{uid_a}.ics", ics(uid_a, [ROOM], start=start, end=end)),
+            put(services, BINH, BINH, f"{uid_b}.ics",
+                ics(uid_b, [ROOM], organizer=BINH, start=start, end=end)),
+        )
+        _, a = await copy(services, AN, uid_a)  # type: ignore[misc]
+        _, b = await copy(services, BINH, uid_b)  # type: ignore[misc]
+        answers = sorted([attendee(a, ROOM)["PARTSTAT"], attendee(b, ROOM)["PARTSTAT"]])
+        assert answers == ["ACCEPTED", "DECLINED"]
+        held = [await copy(services, ROOM, u) for u in (uid_a, uid_b)]
+        assert sum(h is not None for h in held) == 1
+
+
+async def test_external_attendee_gets_imip_request(services: Services, org: Directory) -> None:
+    await put(services, AN, AN, "e.ics", ics("e-1", ["khach@example.org", BINH]))
+    async with services.db.connection() as conn:
+        rows = await conn.fetch("SELECT m.mail_from, m.raw, r.rcpt FROM outbound_messages m"
+                                " JOIN outbound_recipients r ON r.message_id = m.id")
+    assert [(r["mail_from"], r["rcpt"]) for r in rows] == [(AN, "khach@example.org")]
+    msg = message_from_bytes(bytes(rows[0]["raw"]), policy=policy.default)
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == "REQUEST"
+    assert "METHOD:REQUEST" in part.get_content()
+    _, an_cal = await copy(services, AN, "e-1")  # type: ignore[misc]
+    assert attendee(an_cal, "khach@example.org")["SCHEDULE-STATUS"] == "1.1"
+    assert attendee(an_cal, BINH)["SCHEDULE-STATUS"] == "1.2"
+
+
+async def test_unknown_local_attendee_gets_status_3_7(services: Services, org: Directory) -> None:
+    await put(services, AN, AN, "u.ics", ics("u-1", [f"khong-co@{DOMAIN}"]))
+    _, an_cal = await copy(services, AN, "u-1")  # type: ignore[misc]
+    assert attendee(an_cal, f"khong-co@{DOMAIN}")["SCHEDULE-STATUS"] == "3.7"
+
+
+async def test_delegate_organises_for_the_leader(services: Services, org: Directory) -> None:
+    await put(services, THU, AN, "d.ics", ics("d-1", [BINH]))
+    _, an_cal = await copy(services, AN, "d-1")  # type: ignore[misc]
+    assert an_cal.walk("VEVENT")[0]["ORGANIZER"].params["SENT-BY"] == f"mailto:{THU}"
+    _, binh_cal = await copy(services, BINH, "d-1")  # type: ignore[misc]
+    organizer = binh_cal.walk("VEVENT")[0]["ORGANIZER"]
+    assert str(organizer) == f"mailto:{AN}" and organizer.params["SENT-BY"] == f"mailto:{THU}"
+    async with services.db.connection() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE actor = $1 AND action ="
+            " 'calendar.schedule-on-behalf' AND target = $2", THU, AN)
+    assert audited == 1
+
+
+async def test_task_assignment_status_flows_back(services: Services, org: Directory) -> None:
+    await put(services, AN, AN, "t.ics", ics("t-1", [BINH, HOA], comp="VTODO",
+                                               end="20260310T100000Z",
+                                               extra="STATUS:NEEDS-ACTION\r\n"))
+    for who in (BINH, HOA):
+        obj, cal = await copy(services, who, "t-1")  # type: ignore[misc]
+        assert attendee(cal, who, "VTODO")["PARTSTAT"] == "NEEDS-ACTION"
+        done = obj.ics.replace("STATUS:NEEDS-ACTION", "STATUS:COMPLETED\r\nPERCENT-COMPLETE:100")
+        await put(services, who, who, obj.href, done.encode())
+        _, an_cal = await copy(services, AN, "t-1")  # type: ignore[misc]
+        assert attendee(an_cal, who, "VTODO")["PARTSTAT"] == "COMPLETED"
+        todo = an_cal.walk("VTODO")[0]
+        assert str(todo["STATUS"]) == ("IN-PROCESS" if who == BINH else "COMPLETED")
