@@ -1,0 +1,178 @@
+"""The CalDAV application: ``/dav/`` and ``/.well-known/caldav`` on the HTTP listener.
+
+One ASGI endpoint takes every method under ``/dav``; it authenticates with
+HTTP Basic through the directory's `Authenticator`, resolves the URL
+(`congvu.calendar.resources`), and dispatches by method name to
+``do_<METHOD>`` in `congvu.calendar.methods` (REPORTs in
+`congvu.calendar.reports`). A `DavError` renders its own reply; anything
+unexpected is logged and answered 500 — the server lives on.
+
+``DAV_FEATURES`` is the ``DAV:`` header of OPTIONS (RFC 4791 §5.1, RFC 6638
+§2): a feature is listed only once it works (scheduling appends
+``calendar-schedule`` itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import importlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from congvu.calendar.davxml import DavError
+from congvu.services import Services
+from congvu.store import accounts as accounts_repo
+from congvu.store.accounts import Account
+from congvu.web.app import ROUTE_PROVIDERS
+
+log = logging.getLogger(__name__)
+
+DAV_FEATURES: list[str] = ["1", "3", "access-control", "calendar-access", "calendar-proxy"]
+ALLOW = ("OPTIONS, GET, HEAD, PUT, DELETE, MOVE, PROPFIND, PROPPATCH, MKCALENDAR, MKCOL, "
+         "REPORT")
+REALM = "Congvu CalDAV"
+MAX_BODY = 10 * 1024 * 1024
+CACHE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class _Cached:
+    account_id: int
+    password_hash: str
+    at: float
+
+
+class BasicAuth:
+    """HTTP Basic (RFC 7617) through ``services.auth.authenticate``.
+
+    argon2 takes tens of milliseconds, so a verified credential is remembered
+    for a few minutes, keyed by a keyed hash of ``address:password``. The
+    account row is still read on every request and the remembered login only
+    counts while the stored password hash is unchanged and the account
+    enabled: a password change or a disable on any node ends it at once.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._key = secrets.token_bytes(32)
+        self._cache: dict[bytes, _Cached] = {}
+
+    async def __call__(self, request: Request) -> Account:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            raise DavError(401, None, "authentication required")
+        try:
+            login, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise DavError(401, None, "bad credentials") from None
+        key = hashlib.blake2b(f"{login}\0{password}".encode(), key=self._key).digest()
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit.at < CACHE_SECONDS:
+            async with self.services.db.connection() as conn:
+                try:
+                    account = await accounts_repo.get_by_id(conn, hit.account_id)
+                except Exception:
+                    account = None
+            if (account is not None and account.enabled
+                    and account.password_hash == hit.password_hash):
+                return account
+            self._cache.pop(key, None)
+        peer = request.client.host if request.client else None
+        result = await self.services.auth.authenticate(login, password, peer, "caldav")
+        if result.account is None:
+            raise DavError(401, None, "authentication failed")
+        account = result.account
+        if len(self._cache) > 10000:
+            self._cache.clear()
+        self._cache[key] = _Cached(account.id, account.password_hash or "", now)
+        return account
+
+
+def _error_response(exc: DavError) -> Response:
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
+    return Response(exc.body, status_code=exc.status, media_type=exc.content_type,
+                    headers=headers)
+
+
+class DavEndpoint:
+    """The ASGI app mounted at /dav."""
+
+    def __init__(self, services: Services) -> None:
+        from congvu.calendar import methods
+
+        self.services = services
+        self.auth = BasicAuth(services)
+        self.methods = methods
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        method = request.method.upper()
+        try:
+            path = request.scope["path"]
+            if not path.startswith("/dav"):  # older Starlette strips the mount prefix
+                path = request.scope.get("root_path", "") + path
+            if path.startswith("/dav/feeds/"):
+                return await self.methods.feed(self.services, request, path)
+            if method == "OPTIONS" and not request.headers.get("authorization"):
+                return self.options()
+            actor = await self.auth(request)
+            handler = getattr(self.methods, f"do_{method}", None)
+            if handler is None:
+                raise DavError(405, None, f"{method} not supported")
+            size = int(request.headers.get("content-length") or 0)
+            if size > MAX_BODY:
+                raise DavError(413, None, "request body too large")
+            if method == "OPTIONS":
+                return self.options()
+            return await handler(self.services, request, actor, path)
+        except DavError as exc:
+            return _error_response(exc)
+        except Exception:
+            log.exception("CalDAV %s %s failed", method, request.url.path)
+            return Response("internal error", status_code=500, media_type="text/plain")
+
+    def options(self) -> Response:
+        return Response(b"", status_code=200, headers={
+            "DAV": ", ".join(DAV_FEATURES), "Allow": ALLOW, "Content-Length": "0"})
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    endpoint = DavEndpoint(services)
+
+    async def well_known(request: Request) -> Response:
+        # RFC 6764 §5: the context path is /dav/.
+        return RedirectResponse("/dav/", status_code=301)
+
+    return [
+        Route("/.well-known/caldav", well_known,
+              methods=["GET", "HEAD", "PROPFIND", "OPTIONS", "POST", "REPORT"]),
+        Route("/dav", endpoint),
+        Mount("/dav", app=endpoint),
+    ]
+
+
+ROUTE_PROVIDERS.append(routes)
+
+# Scheduling (RFC 6638) plugs in through congvu.calendar.hooks when present.
+try:
+    importlib.import_module("congvu.calendar.scheduling")
+except ModuleNotFoundError as _exc:
+    if _exc.name != "congvu.calendar.scheduling":
+        raise

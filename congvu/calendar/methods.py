@@ -1,0 +1,543 @@
+"""CalDAV methods other than REPORT: one ``do_<METHOD>`` per HTTP method.
+
+Each takes the services, the request, the authenticated account and the
+decoded path, and returns a response; errors are `DavError`s. Writes run in
+one transaction with the object hooks (`congvu.calendar.hooks`) and are
+acknowledged only after it committed (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from congvu.calendar import ical
+from congvu.calendar.davxml import (
+    DavError,
+    Multistatus,
+    PropPatchOp,
+    caldav,
+    cs,
+    dav,
+    error_body,
+    href_to_path,
+    ical as ical_ns,
+    parse_mkcalendar,
+    parse_propfind,
+    parse_proppatch,
+    prop_text,
+    wants_minimal,
+)
+from congvu.calendar.hooks import run_hooks
+from congvu.calendar.objects import index_of, parse
+from congvu.calendar.props import PropContext, properties
+from congvu.calendar.resources import Resource, calendar_path, resolve
+from congvu.services import Services
+from congvu.store import audit as audit_repo
+from congvu.store import calendars as cal_repo
+from congvu.store.accounts import Account
+from congvu.store.calendars import Calendar, StoredObject
+from congvu.store.errors import Conflict, NotFound
+
+XML = "application/xml; charset=utf-8"
+ICS = "text/calendar; charset=utf-8"
+
+
+class NeedPrivileges(DavError):
+    """RFC 3744 §7.1.1: 403 naming the resource and the missing privilege."""
+
+    def __init__(self, path: str, privilege: str = "write") -> None:
+        super().__init__(403, dav("need-privileges"), f"no {privilege} privilege on {path}")
+        self.path = path
+        self.privilege = privilege
+
+    @property
+    def body(self) -> bytes:
+        res = ET.Element(dav("resource"))
+        ET.SubElement(res, dav("href")).text = self.path
+        ET.SubElement(ET.SubElement(res, dav("privilege")), dav(self.privilege))
+        elem = ET.Element(dav("need-privileges"))
+        elem.append(res)
+        return error_body(elem, self.message)
+
+
+def require(res: Resource, privilege: str) -> None:
+    ok = res.rights.write if privilege == "write" else res.rights.read
+    if not ok:
+        raise NeedPrivileges(res.path, privilege)
+
+
+async def read_body(request: Request, limit: int = 10 * 1024 * 1024) -> bytes:
+    chunks = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise DavError(413, None, "request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def multistatus(ms: Multistatus, token: str | None = None) -> Response:
+    return Response(ms.to_bytes(token), status_code=207, media_type=XML)
+
+
+def depth_of(request: Request, default: str = "1") -> str:
+    depth = (request.headers.get("depth") or default).strip().lower()
+    if depth not in ("0", "1", "infinity"):
+        raise DavError(400, None, f"bad Depth {depth!r}")
+    return "1" if depth == "infinity" else depth
+
+
+def calendar_data(obj: StoredObject, res: Resource) -> str:
+    """The body a reader gets: private objects only as busy time without write rights."""
+    if obj.class_ != "PUBLIC" and not res.rights.sees_private:
+        return ical.redact_private(obj.ics).decode("utf-8")
+    return obj.ics
+
+
+def object_props(
+    obj: StoredObject, names: Iterable[str] | None, current_user: str
+) -> dict[str, object]:
+    """Fast path for the properties of many objects (PROPFIND Depth 1, REPORTs)."""
+    out: dict[str, object] = {}
+    wanted = None if names is None else set(names)
+    if wanted is None or dav("getetag") in wanted:
+        out[dav("getetag")] = obj.etag
+    if wanted is None or dav("getcontenttype") in wanted:
+        out[dav("getcontenttype")] = (f"text/calendar; charset=utf-8; "
+                                      f"component={obj.component.lower()}")
+    if wanted is None or dav("getcontentlength") in wanted:
+        out[dav("getcontentlength")] = str(obj.size)
+    if wanted is None or dav("getlastmodified") in wanted:
+        out[dav("getlastmodified")] = format_datetime(obj.updated_at, usegmt=True)
+    if wanted is None or dav("resourcetype") in wanted:
+        out[dav("resourcetype")] = None
+    if wanted is not None and dav("current-user-principal") in wanted:
+        out[dav("current-user-principal")] = ET.Element(dav("href"))
+        out[dav("current-user-principal")].text = current_user  # type: ignore[attr-defined]
+    if obj.schedule_tag is not None and (wanted is None or caldav("schedule-tag") in wanted):
+        out[caldav("schedule-tag")] = obj.schedule_tag
+    return out
+
+
+# --- PROPFIND ---------------------------------------------------------------------
+
+
+async def _children(services: Services, conn: asyncpg.Connection, res: Resource,
+                    with_data: bool) -> list[Resource]:
+    if res.kind == "home" and res.rights.read:
+        owner = res.owner
+        assert owner is not None
+        await cal_repo.default_calendar(conn, owner)
+        cals = await cal_repo.list_calendars(conn, owner, ("calendar",))
+        return [Resource("calendar", calendar_path(res.path, c), account=res.account,
+                         unit=res.unit, calendar=c, rights=res.rights) for c in cals]
+    if res.kind == "principal" and res.account is not None:
+        return [Resource("proxy", f"{res.path}{k}/", account=res.account, proxy=k)
+                for k in ("calendar-proxy-read", "calendar-proxy-write")]
+    return []
+
+
+async def do_PROPFIND(services: Services, request: Request, actor: Account, path: str) -> Response:
+    req = parse_propfind(await read_body(request))
+    depth = depth_of(request)
+    minimal = wants_minimal(request.headers)
+    ms = Multistatus(minimal=minimal)
+    async with services.db.connection() as conn:
+        res = await resolve(services, conn, actor, path)
+        if res.kind in ("missing",) or (res.kind == "object" and res.obj is None):
+            raise DavError(404)
+        if res.kind in ("calendar", "object", "home"):
+            require(res, "read")
+        ctx = PropContext(services, conn, actor)
+        targets = [res]
+        if depth == "1":
+            targets += await _children(services, conn, res, False)
+        for r in targets:
+            await _propfind_one(ctx, ms, r, req)
+        if depth == "1" and res.kind == "calendar":
+            assert res.calendar is not None
+            with_data = req.kind == "prop" and caldav("calendar-data") in req.props
+            objs = await cal_repo.list_objects(conn, res.calendar, with_data=with_data)
+            me = f"/dav/principals/users/{actor.address}/"
+            for obj in objs:
+                _object_entry(ms, res, obj, req.kind, req.props, me)
+    return multistatus(ms)
+
+
+def _object_entry(ms: Multistatus, cal_res: Resource, obj: StoredObject, kind: str,
+                  props: tuple[str, ...], me: str) -> None:
+    href = cal_res.path + obj.href
+    if kind == "propname":
+        ms.add(href, dict.fromkeys(object_props(obj, None, me)))
+        return
+    if kind == "allprop":
+        ms.add(href, object_props(obj, None, me))  # type: ignore[arg-type]
+        return
+    found = object_props(obj, props, me)
+    if caldav("calendar-data") in props and obj.ics:
+        found[caldav("calendar-data")] = calendar_data(obj, cal_res)
+    ms.add(href, found, [p for p in props if p not in found])  # type: ignore[arg-type]
+
+
+async def _propfind_one(ctx: PropContext, ms: Multistatus, res: Resource, req) -> None:  # type: ignore[no-untyped-def]
+    if res.kind == "object":
+        assert res.obj is not None
+        parent = Resource("calendar", res.path.rsplit("/", 1)[0] + "/", account=res.account,
+                          unit=res.unit, calendar=res.calendar, rights=res.rights)
+        me = f"/dav/principals/users/{ctx.actor.address}/"
+        ms_req_props = req.props if req.kind == "prop" else ()
+        obj = res.obj
+        _object_entry(ms, parent, obj, req.kind, ms_req_props, me)
+        return
+    if req.kind == "propname":
+        ms.add(res.path, dict.fromkeys(await properties(ctx, res, None)))
+        return
+    if req.kind == "allprop":
+        ms.add(res.path, await properties(ctx, res, None))
+        return
+    found = await properties(ctx, res, req.props)
+    ms.add(res.path, found, [p for p in req.props if p not in found])
+
+
+# --- PROPPATCH / MKCALENDAR ----------------------------------------------------------
+
+_SETTABLE = {
+    dav("displayname"): "displayname",
+    caldav("calendar-description"): "description",
+    ical_ns("calendar-color"): "color",
+    ical_ns("calendar-order"): "sort_order",
+    caldav("calendar-timezone"): "timezone",
+}
+
+
+def _changes(ops: Iterable[PropPatchOp]) -> tuple[dict[str, object], list[str]]:
+    changes: dict[str, object] = {}
+    refused: list[str] = []
+    for op in ops:
+        column = _SETTABLE.get(op.name)
+        if op.name == caldav("supported-calendar-component-set") and op.value is not None:
+            comps = tuple(c.get("name", "").upper() for c in op.value)
+            if comps and all(c in ("VEVENT", "VTODO") for c in comps):
+                changes["components"] = comps
+                continue
+        if column is None:
+            refused.append(op.name)
+            continue
+        value: object = op.text if op.action == "set" else ""
+        if column == "sort_order":
+            try:
+                value = int(str(value)) if value != "" else None
+            except ValueError:
+                refused.append(op.name)
+                continue
+        if column == "color" and isinstance(value, str) and len(value) > 64:
+            refused.append(op.name)
+            continue
+        changes[column] = value
+    return changes, refused
+
+
+async def do_PROPPATCH(services: Services, request: Request, actor: Account, path: str) -> Response:
+    req = parse_proppatch(await read_body(request))
+    async with services.db.transaction() as conn:
+        res = await resolve(services, conn, actor, path)
+        if res.kind != "calendar":
+            if res.kind in ("principal", "proxy", "home", "object"):
+                ms = Multistatus()
+                ms.add(res.path, forbidden=[op.name for op in req.ops])
+                return multistatus(ms)
+            raise DavError(404)
+        require(res, "write")
+        assert res.calendar is not None
+        changes, refused = _changes(req.ops)
+        ms = Multistatus()
+        names = [op.name for op in req.ops]
+        if refused:  # RFC 4918 §9.2: all or nothing
+            ms.add(res.path, forbidden=refused,
+                   other={424: [n for n in names if n not in refused]})
+            return multistatus(ms)
+        if changes:
+            await cal_repo.update_calendar(conn, res.calendar, **changes)
+            await _audit_delegate(conn, actor, res, "calendar.proppatch", sorted(changes))
+        ms.add(res.path, dict.fromkeys(names))
+    return multistatus(ms)
+
+
+async def do_MKCALENDAR(services: Services, request: Request, actor: Account, path: str) -> Response:
+    req = parse_mkcalendar(await read_body(request))
+    async with services.db.transaction() as conn:
+        res = await resolve(services, conn, actor, path)
+        if res.kind != "missing":
+            if res.kind == "calendar":
+                # RFC 4791 §5.3.1.1: resource-must-be-null
+                raise DavError(405, dav("resource-must-be-null"), "already exists")
+            raise DavError(403, None, "calendars are made in a calendar home")
+        if not res.rights.is_owner:
+            raise NeedPrivileges(res.path.rsplit("/", 2)[0] + "/", "bind")
+        changes, refused = _changes(req.props)
+        if refused:
+            ms = Multistatus()
+            ms.add(res.path, forbidden=refused)
+            return Response(ms.to_bytes(), status_code=403, media_type=XML)
+        owner = res.owner
+        assert owner is not None and res.name is not None
+        try:
+            cal = await cal_repo.create_calendar(conn, owner, res.name)
+        except Conflict as exc:
+            raise DavError(405, dav("resource-must-be-null"), str(exc)) from None
+        if changes:
+            await cal_repo.update_calendar(conn, cal, **changes)
+    return Response(b"", status_code=201, headers={"Content-Length": "0"})
+
+
+async def do_MKCOL(services: Services, request: Request, actor: Account, path: str) -> Response:
+    """RFC 5689 extended MKCOL with a calendar resourcetype is MKCALENDAR."""
+    body = await read_body(request)
+    req = parse_mkcalendar(body)
+    if caldav("calendar") not in req.resourcetype:
+        raise DavError(403, None, "only calendar collections can be made here")
+
+    async def again() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return await do_MKCALENDAR(services, Request(request.scope, again), actor, path)
+
+
+# --- GET / HEAD / feeds ---------------------------------------------------------------
+
+
+def merge_objects(objs: Iterable[str], name: str = "") -> bytes:
+    """One VCALENDAR holding every component of ``objs`` (whole-calendar GET, feeds)."""
+    from icalendar import Calendar as ICal
+
+    out = ICal()
+    out.add("VERSION", "2.0")
+    out.add("PRODID", ical.PRODID)
+    if name:
+        out.add("X-WR-CALNAME", name)
+    seen_tz: set[str] = set()
+    for text in objs:
+        cal = ical.load_calendar(text)
+        for comp in cal.subcomponents:
+            if comp.name == "VTIMEZONE":
+                tzid = str(comp.get("TZID"))
+                if tzid in seen_tz:
+                    continue
+                seen_tz.add(tzid)
+            out.add_component(comp)
+    return out.to_ical()
+
+
+async def do_GET(services: Services, request: Request, actor: Account, path: str,
+                 head: bool = False) -> Response:
+    async with services.db.connection() as conn:
+        res = await resolve(services, conn, actor, path)
+        if res.kind == "object":
+            if res.obj is None:
+                raise DavError(404)
+            require(res, "read")
+            body = calendar_data(res.obj, res).encode("utf-8")
+            headers = {"ETag": res.obj.etag,
+                       "Last-Modified": format_datetime(res.obj.updated_at, usegmt=True)}
+            if res.obj.schedule_tag:
+                headers["Schedule-Tag"] = res.obj.schedule_tag
+            if request.headers.get("if-none-match", "").strip() == res.obj.etag:
+                return Response(status_code=304, headers=headers)
+        elif res.kind == "calendar":
+            require(res, "read")
+            assert res.calendar is not None
+            objs = await cal_repo.list_objects(conn, res.calendar, with_data=True)
+            body = merge_objects((calendar_data(o, res) for o in objs),
+                                 res.calendar.displayname)
+            headers = {"ETag": f'"{cal_repo.sync_token(res.calendar)}"'}
+        elif res.kind in ("missing",):
+            raise DavError(404)
+        else:
+            body = b"Congvu CalDAV: use a CalDAV client with this URL.\n"
+            return Response(b"" if head else body, media_type="text/plain; charset=utf-8")
+    return Response(b"" if head else body, media_type=ICS,
+                    headers={**headers, "Content-Length": str(len(body))})
+
+
+async def do_HEAD(services: Services, request: Request, actor: Account, path: str) -> Response:
+    return await do_GET(services, request, actor, path, head=True)
+
+
+async def feed(services: Services, request: Request, path: str) -> Response:
+    """``/dav/feeds/TOKEN.ics``: a published work schedule, read-only, no login."""
+    if request.method.upper() not in ("GET", "HEAD"):
+        raise DavError(405, None, "feeds are read-only")
+    token = path.rsplit("/", 1)[-1].removesuffix(".ics")
+    async with services.db.connection() as conn:
+        try:
+            cal = await cal_repo.calendar_for_feed(conn, token)
+        except NotFound:
+            raise DavError(404, None, "no such feed") from None
+        objs = await cal_repo.list_objects(conn, cal, with_data=True)
+    # A feed reader has no write rights: private entries are busy time only.
+    texts = [o.ics if o.class_ == "PUBLIC" else ical.redact_private(o.ics).decode() for o in objs]
+    body = merge_objects(texts, cal.displayname)
+    return Response(b"" if request.method.upper() == "HEAD" else body, media_type=ICS,
+                    headers={"ETag": f'"{cal_repo.sync_token(cal)}"',
+                             "Cache-Control": "private, max-age=300"})
+
+
+# --- PUT / DELETE / MOVE ---------------------------------------------------------------
+
+
+def _check_preconditions(request: Request, current: StoredObject | None) -> None:
+    """RFC 7232 If-Match / If-None-Match on the object's current ETag."""
+    if_match = request.headers.get("if-match")
+    if_none = request.headers.get("if-none-match")
+    etag = current.etag if current else None
+    if if_match is not None:
+        tags = [t.strip() for t in if_match.split(",")]
+        if etag is None or ("*" not in tags and etag not in tags
+                            and etag not in [t.removeprefix("W/") for t in tags]):
+            raise DavError(412, None, "If-Match failed")
+    if if_none is not None:
+        tags = [t.strip() for t in if_none.split(",")]
+        if etag is not None and ("*" in tags or etag in tags):
+            raise DavError(412, None, "If-None-Match failed")
+
+
+async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resource,
+                          action: str, detail: object) -> None:
+    """Edits by anyone but the owner itself are audited (delegates, schedule managers)."""
+    if res.rights.is_owner:
+        return
+    await audit_repo.record(conn, actor.address, action, res.label,
+                            {"calendar": res.calendar.name if res.calendar else "",
+                             "detail": detail})
+
+
+async def do_PUT(services: Services, request: Request, actor: Account, path: str) -> Response:
+    body = await read_body(request)
+    async with services.db.transaction() as conn:
+        res = await resolve(services, conn, actor, path)
+        if res.kind != "object" or res.calendar is None or res.name is None:
+            raise DavError(405 if res.kind != "missing" else 409, None,
+                           "PUT needs a calendar object URL")
+        require(res, "write")
+        cal = res.calendar
+        try:
+            parsed = parse(body, cal.components or ("VEVENT", "VTODO"))
+        except ical.InvalidCalendarData as exc:
+            raise DavError(exc.status, exc.precondition, exc.message) from None
+        _check_preconditions(request, res.obj)
+        href = res.name
+        old = res.obj
+        if old is None:
+            same_uid = await cal_repo.find_by_uid(conn, cal, parsed.uid)
+            if same_uid is not None:
+                # Thunderbird may PUT an invitation it accepted from email under a
+                # new href: the UID is the object's identity, so the existing
+                # object moves to the new href (a removal + a change for sync).
+                old = await cal_repo.delete_object(conn, cal, same_uid.href)
+                cal = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
+        new_body, tag = await run_hooks(conn, services, actor, res.owner, cal, href,
+                                        old.ics.encode() if old else None, parsed.data)
+        if new_body is not None and new_body != parsed.data:
+            try:
+                parsed = parse(new_body, cal.components or ("VEVENT", "VTODO"))
+            except ical.InvalidCalendarData as exc:
+                raise DavError(500, None, f"hook produced bad data: {exc}") from None
+        if tag is None and old is not None:
+            tag = old.schedule_tag
+        try:
+            obj, created = await cal_repo.put_object(conn, cal, href, index_of(parsed),
+                                                     parsed.data, tag)
+        except Conflict as exc:  # RFC 4791 §5.3.2.1
+            raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
+        await _audit_delegate(conn, actor, res, "calendar.put", href)
+    headers = {"ETag": obj.etag, "Content-Length": "0"}
+    if obj.schedule_tag:
+        headers["Schedule-Tag"] = obj.schedule_tag
+    # Acknowledged only now, after the commit (DESIGN §2).
+    return Response(b"", status_code=201 if created and res.obj is None else 204, headers=headers)
+
+
+async def do_DELETE(services: Services, request: Request, actor: Account, path: str) -> Response:
+    async with services.db.transaction() as conn:
+        res = await resolve(services, conn, actor, path)
+        if res.kind == "object":
+            if res.obj is None:
+                raise DavError(404)
+            require(res, "write")
+            assert res.calendar is not None and res.name is not None
+            _check_preconditions(request, res.obj)
+            await run_hooks(conn, services, actor, res.owner, res.calendar, res.name,
+                            res.obj.ics.encode(), None)
+            await cal_repo.delete_object(conn, res.calendar, res.name)
+            await _audit_delegate(conn, actor, res, "calendar.delete", res.name)
+        elif res.kind == "calendar":
+            assert res.calendar is not None
+            if not res.rights.is_owner or res.calendar.is_default:
+                raise NeedPrivileges(res.path, "unbind")
+            await cal_repo.delete_calendar(conn, res.calendar)
+        elif res.kind == "missing":
+            raise DavError(404)
+        else:
+            raise DavError(403, None, "cannot delete this resource")
+    return Response(b"", status_code=204)
+
+
+async def do_MOVE(services: Services, request: Request, actor: Account, path: str) -> Response:
+    dest = request.headers.get("destination")
+    if not dest:
+        raise DavError(400, None, "MOVE needs a Destination header")
+    dest_path = href_to_path(dest)
+    if urlsplit(dest).netloc and urlsplit(dest).netloc != request.headers.get("host"):
+        raise DavError(502, None, "Destination on another server")
+    overwrite = (request.headers.get("overwrite") or "T").strip().upper() != "F"
+    async with services.db.transaction() as conn:
+        src = await resolve(services, conn, actor, path)
+        if src.kind != "object" or src.obj is None:
+            raise DavError(404 if src.kind in ("object", "missing") else 403)
+        dst = await resolve(services, conn, actor, dest_path)
+        if dst.kind != "object" or dst.calendar is None or dst.name is None:
+            raise DavError(409, None, "Destination must be a calendar object URL")
+        require(src, "write")
+        require(dst, "write")
+        assert src.calendar is not None and src.name is not None
+        if dst.obj is not None and not overwrite:
+            raise DavError(412, None, "Destination exists and Overwrite is F")
+        if src.calendar.id == dst.calendar.id and src.name == dst.name:
+            raise DavError(403, None, "source and destination are the same")
+        parsed = parse(src.obj.ics)
+        if dst.obj is not None:
+            await cal_repo.delete_object(conn, dst.calendar, dst.name)
+        dst_cal: Calendar = await cal_repo.get_calendar_by_id(
+            conn, dst.calendar.owner_id, dst.calendar.id)
+        try:
+            await cal_repo.move_object(conn, src.calendar, src.name, dst_cal, dst.name,
+                                       index_of(parsed))
+        except Conflict as exc:
+            raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
+        await _audit_delegate(conn, actor, src, "calendar.move", f"{src.name} -> {dest_path}")
+    return Response(b"", status_code=204 if dst.obj is not None else 201)
+
+
+async def do_REPORT(services: Services, request: Request, actor: Account, path: str) -> Response:
+    from congvu.calendar.reports import report
+
+    return await report(services, request, actor, path, await read_body(request))
+
+
+__all__ = [
+    "NeedPrivileges",
+    "calendar_data",
+    "cs",
+    "do_PROPFIND",
+    "feed",
+    "merge_objects",
+    "prop_text",
+]
