@@ -22,6 +22,7 @@ from ..store.db import open_database
 from ..store.errors import StoreError
 from .csvimport import read_accounts_csv
 from .mailcmds import SMTP_AREAS, add_smtp_parsers, smtp_command
+from .calcmds import add_schedule_parsers, schedule_command
 from .mailcmds_imap import add_mail_restore_parser, mail_restore
 from .output import print_account, print_table, print_unit_tree, progress_printer
 
@@ -138,6 +139,7 @@ def add_admin_parser(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="YYYY-MM-DD or ISO date-time")
     add_mail_restore_parser(sub)
     add_smtp_parsers(sub)
+    add_schedule_parsers(sub)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.I)
@@ -264,6 +266,8 @@ async def _dispatch(args: argparse.Namespace, d: Directory, settings: Settings) 
         await mail_restore(args, d, settings, actor)
     elif area in SMTP_AREAS:
         await smtp_command(args, d, settings, actor)
+    elif area == "schedule":
+        await schedule_command(args, d, settings, actor)
     return 0
 
 
