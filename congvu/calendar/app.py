@@ -37,7 +37,7 @@ from congvu.web.app import ROUTE_PROVIDERS
 log = logging.getLogger(__name__)
 
 DAV_FEATURES: list[str] = ["1", "3", "access-control", "calendar-access", "calendar-proxy"]
-ALLOW = ("OPTIONS, GET, HEAD, PUT, DELETE, MOVE, PROPFIND, PROPPATCH, MKCALENDAR, MKCOL, "
+ALLOW = ("OPTIONS, GET, HEAD, PUT, DELETE, MOVE, PROPFIND, PROPPATCH, MKCALENDAR, MKCOL, POST, "
          "REPORT")
 REALM = "Congvu CalDAV"
 MAX_BODY = 10 * 1024 * 1024
@@ -133,14 +133,14 @@ class DavEndpoint:
             if method == "OPTIONS" and not request.headers.get("authorization"):
                 return self.options()
             actor = await self.auth(request)
+            if method == "OPTIONS":
+                return self.options()
             handler = getattr(self.methods, f"do_{method}", None)
             if handler is None:
                 raise DavError(405, None, f"{method} not supported")
             size = int(request.headers.get("content-length") or 0)
             if size > MAX_BODY:
                 raise DavError(413, None, "request body too large")
-            if method == "OPTIONS":
-                return self.options()
             return await handler(self.services, request, actor, path)
         except DavError as exc:
             return _error_response(exc)
