@@ -142,9 +142,9 @@ async def test_mkcalendar_proppatch_move_and_delete(dav) -> None:
 
 
 async def test_principal_property_search_vietnamese(dav) -> None:
-    body = ('<D:principal-property-search xmlns:D="DAV:"><D:property-search><D:prop>'
-            "<D:displayname/></D:prop><D:match>nguyen van</D:match></D:property-search>"
-            "<D:prop><D:displayname/></D:prop></D:principal-property-search>").encode()
+    body = (b'<D:principal-property-search xmlns:D="DAV:"><D:property-search><D:prop>'
+            b"<D:displayname/></D:prop><D:match>nguyen van</D:match></D:property-search>"
+            b"<D:prop><D:displayname/></D:prop></D:principal-property-search>")
     r = await dav.request("REPORT", "/dav/principals/", body=body, Depth="0")
     assert r.status_code == 207 and "Nguyễn Văn An" in r.text and "Lê Thị Thu" not in r.text
     r = await dav.request("REPORT", "/dav/principals/", body=body.replace(
