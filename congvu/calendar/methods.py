@@ -35,6 +35,7 @@ from congvu.calendar.davxml import (
     wants_minimal,
 )
 from congvu.calendar.hooks import run_hooks
+from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
 from congvu.calendar.objects import index_of, parse
 from congvu.calendar.props import PropContext, properties
 from congvu.calendar.resources import Resource, calendar_path, resolve
@@ -433,6 +434,7 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
         except ical.InvalidCalendarData as exc:
             raise DavError(exc.status, exc.precondition, exc.message) from None
         _check_preconditions(request, res.obj)
+        check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
         href = res.name
         old = res.obj
         if old is None:
@@ -474,6 +476,7 @@ async def do_DELETE(services: Services, request: Request, actor: Account, path: 
             require(res, "write")
             assert res.calendar is not None and res.name is not None
             _check_preconditions(request, res.obj)
+            check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
             await run_hooks(conn, services, actor, res.owner, res.calendar, res.name,
                             res.obj.ics.encode(), None)
             await cal_repo.delete_object(conn, res.calendar, res.name)
@@ -524,6 +527,11 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
         await _audit_delegate(conn, actor, src, "calendar.move", f"{src.name} -> {dest_path}")
     return Response(b"", status_code=204 if dst.obj is not None else 201)
+
+
+async def do_POST(services: Services, request: Request, actor: Account, path: str) -> Response:
+    """RFC 6638 §5: free/busy through the schedule outbox (congvu.calendar.schedule_dav)."""
+    return await outbox_post(services, request, actor, path)
 
 
 async def do_REPORT(services: Services, request: Request, actor: Account, path: str) -> Response:

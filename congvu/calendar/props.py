@@ -15,6 +15,7 @@ from email.utils import format_datetime
 
 import asyncpg
 
+from congvu.calendar import schedule_dav
 from congvu.calendar.davreport import SUPPORTED_REPORTS
 from congvu.calendar.davxml import PropValue, caldav, cs, dav, el, ical
 from congvu.calendar.resources import (
@@ -132,6 +133,7 @@ async def properties(
         return out
     if kind == "calendar":
         _calendar_props(res, want, out)
+        await schedule_dav.collection_properties(ctx.conn, res.account, res.calendar, want, out)
         if want(dav("owner")):
             out[dav("owner")] = href(await _owner_principal(res) or me)
         return out
@@ -254,6 +256,7 @@ async def _principal_props(ctx: PropContext, res: Resource, want, out) -> None: 
             [f"mailto:{acc.address}", *(f"mailto:{a}" for a in acc.aliases), res.path])
     if want(caldav("calendar-user-type")):
         out[caldav("calendar-user-type")] = USER_TYPES.get(acc.kind, "UNKNOWN")
+    await schedule_dav.principal_properties(ctx.conn, acc, want, out)  # RFC 6638 §2
     if want(cs("email-address-set")):
         out[cs("email-address-set")] = [el(cs("email-address"), acc.address)]
     if want(dav("alternate-URI-set")):

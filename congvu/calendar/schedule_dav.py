@@ -36,8 +36,8 @@ from congvu.store import calendars as cal_repo
 from congvu.store.accounts import Account
 from congvu.store.errors import NotFound
 
-__all__ = ["MAX_FREEBUSY_DAYS", "MAX_RECIPIENTS", "collection_properties", "freebusy_for",
-           "outbox_post", "principal_properties"]
+__all__ = ["MAX_FREEBUSY_DAYS", "MAX_RECIPIENTS", "check_schedule_tag", "collection_properties",
+           "freebusy_for", "outbox_post", "principal_properties"]
 
 PREFIX = "/dav"
 # Bounds on one free/busy lookup (each recipient costs one indexed query).
@@ -94,6 +94,22 @@ async def collection_properties(conn: Any, account: Account | None, cal: cal_rep
         default = await cal_repo.default_calendar(conn, cal_repo.account_owner(account))
         out[caldav("schedule-default-calendar-URL")] = el(
             dav("href"), default_calendar_path(account, default))
+
+
+def check_schedule_tag(headers: Any, current: cal_repo.StoredObject | None) -> None:
+    """RFC 6638 §8.3 If-Schedule-Tag-Match: 412 unless the object's tag matches.
+
+    An attendee's client sends the tag it last saw; if the organizer's update
+    arrived in between (a new tag), its PUT would overwrite it, so it fails
+    and the client refetches. A merged REPLY does not change the tag, so the
+    organizer's own edits are not refused because of attendees' answers.
+    """
+    wanted = headers.get("if-schedule-tag-match")
+    if wanted is None:
+        return
+    have = current.schedule_tag if current is not None else None
+    if have is None or wanted.strip().strip('"') != have.strip('"'):
+        raise DavError(412, None, "If-Schedule-Tag-Match failed")
 
 
 # --- free/busy ---------------------------------------------------------------------

@@ -303,4 +303,15 @@ async def schedule_hook(tx: asyncpg.Connection, services: Any, actor: Account, o
     return HookResult(body if plan.stored else None, tag or new_schedule_tag())
 
 
+def _advertise() -> None:
+    """RFC 6638 §2: OPTIONS says the server schedules. ``calendar-schedule`` is
+    the older draft's token, which Thunderbird still looks for."""
+    from congvu.calendar import app
+
+    for token in ("calendar-auto-schedule", "calendar-schedule"):
+        if token not in app.DAV_FEATURES:
+            app.DAV_FEATURES.append(token)
+
+
 imip.register()
+_advertise()

@@ -6,6 +6,13 @@ transaction, exactly like the app's PUT and DELETE handlers.
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
 from icalendar import Calendar
 
 import congvu.calendar.scheduling  # noqa: F401  (registers the hook)
@@ -15,6 +22,7 @@ from congvu.directory.service import Directory, NewAccount
 from congvu.services import Services
 from congvu.store import calendars as repo
 from congvu.store.accounts import Account
+from tests.conftest import PASSWORD
 
 DOMAIN = "hanoi.gov.vn"
 AN, THU, BINH, HOA = (f"{x}@{DOMAIN}" for x in ("an.nv", "thu.lt", "binh.tq", "hoa.nt"))
@@ -88,3 +96,36 @@ def attendee(cal: Calendar, address: str, comp: str = "VEVENT") -> dict[str, str
 
 async def make_room(org: Directory) -> None:
     await org.add_account(NewAccount(ROOM, "Phòng họp tầng 1", "so-tttt", kind="room"), "test")
+
+
+@pytest.fixture
+async def dav_url(services: Services, org: Directory) -> AsyncIterator[str]:
+    """The HTTP application (CalDAV at /dav/) on an ephemeral port, on this loop."""
+    import congvu.calendar.app  # noqa: F401  (adds the /dav routes)
+    from congvu.web.app import build_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(build_app(services), log_config=None, lifespan="off",
+                            access_log=False)
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    task = asyncio.create_task(server.main_loop())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        await server.shutdown(sockets=[sock])
+        sock.close()
+
+
+def http(base: str, who: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base, auth=(who, PASSWORD), timeout=60)
+
+
+def object_url(owner: str, href: str) -> str:
+    return f"/dav/calendars/users/{owner}/calendar/{href}"
