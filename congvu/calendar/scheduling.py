@@ -237,8 +237,10 @@ async def _send(conn: asyncpg.Connection, services: Any, sender: Account,
     """Deliver every message; SCHEDULE-STATUS per recipient and rooms' replies."""
     statuses: dict[str, str] = {}
     replies: list[bytes] = []
-    for msg in messages:
-        rcpt = await resolve(conn, msg.recipient)
+    recipients = [await resolve(conn, msg.recipient) for msg in messages]
+    await sched_repo.lock_accounts(conn, [sender.id, *(r.account.id for r in recipients
+                                                      if r.account is not None)])
+    for msg, rcpt in zip(messages, recipients):
         if rcpt.kind == "remote":
             await imip.queue_imip(conn, services, account_id=sender.id,
                                   from_address=from_address, from_name=sender.display_name,

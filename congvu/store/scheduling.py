@@ -5,19 +5,34 @@ a location): every booking decision for one principal runs under a
 transaction-level advisory lock on that principal, so two concurrent
 invitations for the same room are decided one after the other, the second
 seeing the first's committed booking.
+
+A scheduling operation writes other people's calendars (attendee copies,
+inboxes, the organizer's copy on a REPLY). Two crossing operations (an
+organizer updating while an attendee answers) would lock those calendars in
+opposite orders and deadlock, so each first takes a lock on every account it
+touches, in ascending id order (:func:`lock_accounts`).
 """
 
 from __future__ import annotations
 
 import asyncpg
 
-__all__ = ["BOOKING_LOCK", "lock_bookings"]
+__all__ = ["BOOKING_LOCK", "SCHEDULING_LOCK", "lock_accounts", "lock_bookings"]
 
 # The first key of the two-key advisory lock: "book" (names the lock family).
 BOOKING_LOCK = 0x626F6F6B
+# "schd": accounts taking part in one scheduling operation.
+SCHEDULING_LOCK = 0x73636864
 
 
 async def lock_bookings(conn: asyncpg.Connection, account_id: int) -> None:
     """Serialize booking decisions for one room/resource until the transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock($1::int, $2::int)", BOOKING_LOCK,
                        account_id)
+
+
+async def lock_accounts(conn: asyncpg.Connection, account_ids: list[int]) -> None:
+    """Lock the accounts one scheduling operation touches, in id order, until commit."""
+    for account_id in sorted(set(account_ids)):
+        await conn.execute("SELECT pg_advisory_xact_lock($1::int, $2::int)", SCHEDULING_LOCK,
+                           account_id)

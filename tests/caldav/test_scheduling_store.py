@@ -163,3 +163,17 @@ async def test_task_assignment_status_flows_back(services: Services, org: Direct
         assert attendee(an_cal, who, "VTODO")["PARTSTAT"] == "COMPLETED"
         todo = an_cal.walk("VTODO")[0]
         assert str(todo["STATUS"]) == ("IN-PROCESS" if who == BINH else "COMPLETED")
+
+
+async def test_crossing_updates_do_not_deadlock(services: Services, org: Directory) -> None:
+    """An organizes with Bình while Bình organizes with An: each writes the other's calendar."""
+    await put(services, AN, AN, "e1.ics", ics("e-1", [BINH]))
+    await put(services, BINH, BINH, "e2.ics", ics("e-2", [AN], organizer=BINH))
+    for seq in range(1, 4):
+        await asyncio.gather(
+            put(services, AN, AN, "e1.ics", ics("e-1", [BINH], seq=seq)),
+            put(services, BINH, BINH, "e2.ics", ics("e-2", [AN], organizer=BINH, seq=seq)),
+        )
+    _, a = await copy(services, AN, "e-2")  # type: ignore[misc]
+    _, b = await copy(services, BINH, "e-1")  # type: ignore[misc]
+    assert int(a.walk("VEVENT")[0]["SEQUENCE"]) == int(b.walk("VEVENT")[0]["SEQUENCE"]) == 3
