@@ -104,10 +104,11 @@ def _as_list(value: object) -> list[vCalAddress]:
 
 
 def organizer_of(cal: Calendar) -> vCalAddress | None:
+    """The ORGANIZER of the first component that has one."""
     for comp in _objects(cal):
         if "ORGANIZER" in comp:
             org = comp["ORGANIZER"]
-            return org[0] if isinstance(org, list) else org  # type: ignore[no-any-return]
+            return org[0] if isinstance(org, list) else org  # type: ignore[no-any-return,return-value]
     return None
 
 
@@ -222,9 +223,8 @@ def _organizer_plan(old: bytes | None, new: bytes | None, organizer: str, *,
         # RFC 6638 §3.2.1.3: deleting the organizer's copy cancels for everyone.
         assert old is not None
         people = _scheduled_attendees(old, organizer)
-        msgs = [Outgoing("CANCEL", k, itip.cancel_for(old, v, now=now), v)
-                for k, v in people.items()]
-        return Plan("organizer", organizer, tuple(msgs))
+        return Plan("organizer", organizer, tuple(
+            Outgoing("CANCEL", k, itip.cancel_for(old, v, now=now), v) for k, v in people.items()))
     stored = None
     if sent_by is not None:
         new = stored = itip.set_sent_by(new, sent_by)

@@ -1,18 +1,14 @@
 """Helpers for the scheduling tests: events, and PUT/DELETE the way the CalDAV app does them.
 
+The HTTP listener is ``dav_url`` from tests/caldav/conftest.py.
+
 ``put``/``delete`` run the object hooks and store the result in one
 transaction, exactly like the app's PUT and DELETE handlers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-import uvicorn
 from icalendar import Calendar
 
 import congvu.calendar.scheduling  # noqa: F401  (registers the hook)
@@ -96,31 +92,6 @@ def attendee(cal: Calendar, address: str, comp: str = "VEVENT") -> dict[str, str
 
 async def make_room(org: Directory) -> None:
     await org.add_account(NewAccount(ROOM, "Phòng họp tầng 1", "so-tttt", kind="room"), "test")
-
-
-@pytest.fixture
-async def dav_url(services: Services, org: Directory) -> AsyncIterator[str]:
-    """The HTTP application (CalDAV at /dav/) on an ephemeral port, on this loop."""
-    import congvu.calendar.app  # noqa: F401  (adds the /dav routes)
-    from congvu.web.app import build_app
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(services), log_config=None, lifespan="off",
-                            access_log=False)
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[sock])
-    task = asyncio.create_task(server.main_loop())
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        await server.shutdown(sockets=[sock])
-        sock.close()
 
 
 def http(base: str, who: str) -> httpx.AsyncClient:

@@ -12,10 +12,8 @@ from icalendar import Calendar
 from congvu.directory.service import Directory
 from congvu.services import Services
 from tests.caldav.sched_helpers import (AN, BINH, DOMAIN, HOA, ROOM, THU, attendee, copy,
-                                        dav_url, http, ics, make_room, object_url)
+                                        http, ics, make_room, object_url)
 from tests.conftest import PASSWORD
-
-__all__ = ["dav_url"]  # the fixture
 
 
 def xml_of(resp: httpx.Response) -> str:
