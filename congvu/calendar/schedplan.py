@@ -247,7 +247,36 @@ def _organizer_plan(old: bytes | None, new: bytes | None, organizer: str, *,
                                                                  bump_sequence=True), addr))
     if forced:
         stored = _drop_param(stored or new, "SCHEDULE-FORCE-SEND")
+    if old is not None and not significant:
+        stored = _keep_answers(stored or new, old, organizer) or stored
     return Plan("organizer", organizer, tuple(msgs), stored)
+
+
+def _keep_answers(new: bytes, old: bytes, organizer: str) -> bytes | None:
+    """Attendees' answers the organizer's client had not seen yet survive its PUT.
+
+    RFC 6638 §3.2.10: a client saving with If-Schedule-Tag-Match may hold a
+    copy from before a REPLY was merged; when nothing significant changed,
+    the stored PARTSTAT and SCHEDULE-STATUS of each attendee win.
+    """
+    prev = {_rid_key(c): c for c in _objects(load_calendar(old))}
+    cal = load_calendar(new)
+    changed = False
+    for comp in _objects(cal):
+        before = prev.get(_rid_key(comp))
+        if before is None:
+            continue
+        for a in _as_list(comp.get("ATTENDEE")):
+            if email_of(a) == organizer:
+                continue
+            b = _mine(before, [email_of(a)])
+            if b is None:
+                continue
+            for param in ("PARTSTAT", "SCHEDULE-STATUS"):
+                if param in b.params and a.params.get(param) != b.params[param]:
+                    a.params[param] = b.params[param]
+                    changed = True
+    return cal.to_ical() if changed else None
 
 
 def _drop_param(ics: bytes, param: str) -> bytes:
@@ -435,9 +464,10 @@ def apply_reply(organizer_copy: bytes, reply: bytes, *, schedule_status: str = "
 
     VTODO (task assignment): COMPLETED when every assignee who did not decline
     completed it, IN-PROCESS once anyone started or finished; PERCENT-COMPLETE
-    follows the replies' average.
+    is the latest reply's.
     """
-    merged = itip.apply_reply(organizer_copy, reply, schedule_status=schedule_status)
+    merged = itip.apply_reply(organizer_copy, _only_replier(organizer_copy, reply),
+                              schedule_status=schedule_status)
     cal = load_calendar(merged)
     todos = [c for c in _objects(cal) if c.name == "VTODO"]
     if not todos:
@@ -469,6 +499,26 @@ def apply_reply(organizer_copy: bytes, reply: bytes, *, schedule_status: str = "
         elif src is not None and "PERCENT-COMPLETE" in src:
             comp.pop("PERCENT-COMPLETE", None)
             comp.add("PERCENT-COMPLETE", src["PERCENT-COMPLETE"], encode=False)
+    return cal.to_ical()
+
+
+def _only_replier(organizer_copy: bytes, reply: bytes) -> bytes:
+    """A REPLY speaks for its first ATTENDEE only (RFC 5546 §3.2.3).
+
+    Further ATTENDEE lines are new delegatees (§3.2.2.3); one naming someone
+    already invited is dropped, so nobody can answer for a colleague.
+    """
+    invited = {_rid_key(c): c for c in _objects(load_calendar(organizer_copy))}
+    cal = load_calendar(reply)
+    for comp in _objects(cal):
+        atts = _as_list(comp.get("ATTENDEE"))
+        target = invited.get(_rid_key(comp)) or invited.get("")
+        if len(atts) <= 1 or target is None:
+            continue
+        keep = [atts[0], *(a for a in atts[1:] if _mine(target, [email_of(a)]) is None)]
+        comp.pop("ATTENDEE")
+        for a in keep:
+            comp.add("ATTENDEE", a, encode=False)
     return cal.to_ical()
 
 

@@ -272,6 +272,8 @@ async def schedule_hook(tx: asyncpg.Connection, services: Any, actor: Account, o
     """Implicit scheduling for a PUT/DELETE in an account's calendar (RFC 6638 §3.2)."""
     if owner.kind != "account" or calendar.kind != "calendar":
         return None
+    if not any(b"ORGANIZER" in x.upper() for x in (old_ics, new_ics) if x is not None):
+        return None  # not a scheduling object resource (RFC 6638 §3.1): the common case
     account = actor if actor.id == owner.id else await accounts_repo.get_by_id(tx, owner.id)
     delegate = actor if actor.id != account.id else None
     try:

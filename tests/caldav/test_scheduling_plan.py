@@ -169,3 +169,36 @@ def test_room_conflicts() -> None:
                    extra="RRULE:FREQ=WEEKLY;COUNT=3")
     assert schedplan.booking_conflicts(weekly, busy)  # the second instance collides
     assert not schedplan.booking_conflicts(booking, [])
+
+
+def test_stale_organizer_copy_keeps_merged_answers() -> None:
+    stored = schedplan.apply_reply(event([att(BINH)]), schedplan.plan(
+        event([att(BINH)]), event([att(BINH, "ACCEPTED")]), [BINH]).messages[0].ics)
+    # The organizer's client adds an alarm to the copy it had before the REPLY.
+    stale = event([att(BINH)], extra="BEGIN:VALARM\nACTION:DISPLAY\nTRIGGER:-PT15M\n"
+                                     "DESCRIPTION:Nhắc\nEND:VALARM")
+    p = schedplan.plan(stored, stale, [AN])
+    assert p.messages == () and p.stored is not None
+    assert b"PARTSTAT=ACCEPTED" in p.stored and b"VALARM" in p.stored
+    # A real change (new time): the organizer's version wins, attendees are asked again.
+    moved = event([att(BINH)], start="20260306T020000Z", end="20260306T030000Z", seq=1)
+    p = schedplan.plan(stored, moved, [AN])
+    assert methods(p) == {("REQUEST", BINH)} and p.stored is None
+
+
+def test_reply_cannot_answer_for_a_colleague() -> None:
+    organizer_copy = event([att(BINH), att(HOA)])
+    forged = ics(f"""
+METHOD:REPLY
+BEGIN:VEVENT
+UID:hop-1@hanoi.gov.vn
+DTSTAMP:20260301T000000Z
+SEQUENCE:0
+ORGANIZER:mailto:{AN}
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:{BINH}
+ATTENDEE;PARTSTAT=DECLINED;DELEGATED-FROM="mailto:{BINH}":mailto:{HOA}
+END:VEVENT
+""")
+    merged = Calendar.from_ical(schedplan.apply_reply(organizer_copy, forged)).walk("VEVENT")[0]
+    states = {str(a).removeprefix("mailto:"): a.params["PARTSTAT"] for a in merged["ATTENDEE"]}
+    assert states[BINH] == "ACCEPTED" and states[HOA] == "NEEDS-ACTION"

@@ -177,3 +177,30 @@ async def test_crossing_updates_do_not_deadlock(services: Services, org: Directo
     _, a = await copy(services, AN, "e-2")  # type: ignore[misc]
     _, b = await copy(services, BINH, "e-1")  # type: ignore[misc]
     assert int(a.walk("VEVENT")[0]["SEQUENCE"]) == int(b.walk("VEVENT")[0]["SEQUENCE"]) == 3
+
+
+async def test_attendee_accepts_one_occurrence(services: Services, org: Directory) -> None:
+    weekly = ics("tuan-1", [BINH], extra="RRULE:FREQ=WEEKLY;COUNT=4\r\n")
+    await put(services, AN, AN, "tuan.ics", weekly)
+    obj, _ = await copy(services, BINH, "tuan-1")  # type: ignore[misc]
+    # Bình's client answers for the second meeting only: an override with RECURRENCE-ID.
+    override = ("BEGIN:VEVENT\r\nUID:tuan-1\r\nDTSTAMP:20260301T000000Z\r\n"
+                "RECURRENCE-ID:20260312T020000Z\r\nDTSTART:20260312T020000Z\r\n"
+                "DTEND:20260312T030000Z\r\nSEQUENCE:0\r\nSUMMARY:Họp giao ban\r\n"
+                f"ORGANIZER:mailto:{AN}\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:{AN}\r\n"
+                f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{BINH}\r\nEND:VEVENT\r\n")
+    await put(services, BINH, BINH, obj.href,
+              obj.ics.replace("END:VCALENDAR", override + "END:VCALENDAR").encode())
+    _, an_cal = await copy(services, AN, "tuan-1")  # type: ignore[misc]
+    events = an_cal.walk("VEVENT")
+    master = next(e for e in events if "RECURRENCE-ID" not in e)
+    second = next(e for e in events if "RECURRENCE-ID" in e)
+    assert attendee_of(master, BINH) == "NEEDS-ACTION"
+    assert attendee_of(second, BINH) == "ACCEPTED"
+
+
+def attendee_of(comp: object, address: str) -> str:
+    for a in comp["ATTENDEE"]:  # type: ignore[index]
+        if str(a).lower() == f"mailto:{address}":
+            return str(a.params["PARTSTAT"])
+    raise AssertionError(address)
