@@ -447,7 +447,8 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
                 cal = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
         new_body, tag = await run_hooks(conn, services, actor, res.owner, cal, href,
                                         old.ics.encode() if old else None, parsed.data)
-        if new_body is not None and new_body != parsed.data:
+        scheduled = new_body is not None and new_body != parsed.data
+        if scheduled:
             try:
                 parsed = parse(new_body, cal.components or ("VEVENT", "VTODO"))
             except ical.InvalidCalendarData as exc:
@@ -461,6 +462,10 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
         await _audit_delegate(conn, actor, res, "calendar.put", href)
     headers = {"ETag": obj.etag, "Content-Length": "0"}
+    if scheduled:
+        # RFC 4791 §5.3.4: scheduling changed what was stored (SCHEDULE-STATUS, a
+        # room's answer): no ETag, so the client fetches the stored version.
+        del headers["ETag"]
     if obj.schedule_tag:
         headers["Schedule-Tag"] = obj.schedule_tag
     # Acknowledged only now, after the commit (DESIGN §2).

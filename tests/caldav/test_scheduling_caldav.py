@@ -93,6 +93,8 @@ async def test_put_returns_schedule_tag_and_if_schedule_tag_match(
         r = await an.put(object_url(AN, "st.ics"), content=ics("st-1", [BINH]),
                          headers={"Content-Type": "text/calendar"})
         assert r.status_code == 201 and r.headers.get("Schedule-Tag")
+        # SCHEDULE-STATUS was added: no ETag (RFC 4791 §5.3.4), the client refetches.
+        assert "ETag" not in r.headers
         found = await copy(services, BINH, "st-1")
         assert found is not None
         obj, _ = found
@@ -106,6 +108,7 @@ async def test_put_returns_schedule_tag_and_if_schedule_tag_match(
         assert r.status_code == 412
         r = await binh.put(url, content=accepted, headers={"If-Schedule-Tag-Match": tag})
         assert r.status_code == 204 and r.headers["Schedule-Tag"] == tag
+        assert r.headers["ETag"]  # stored as sent
     _, an_cal = await copy(services, AN, "st-1")  # type: ignore[misc]
     assert attendee(an_cal, BINH)["PARTSTAT"] == "ACCEPTED"
 
