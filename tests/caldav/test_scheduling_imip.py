@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import smtplib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from congvu.directory.service import Directory
 from congvu.mailserver.smtp.dnsresolve import StaticResolver
 from congvu.mailserver.smtp.service import SmtpServer, start_smtp
 from congvu.services import Services
-from tests.caldav.sched_helpers import AN, attendee, copy, ics, put
+from tests.caldav.sched_helpers import AN, BINH, attendee, copy, ics, put
+from tests.conftest import PASSWORD
 
 GUEST = "khach@example.org"
 
@@ -98,3 +100,32 @@ async def test_broken_imip_is_still_delivered(services: Services, mx: SmtpServer
            f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{GUEST}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
     await asyncio.to_thread(send, mx.ports["mx"], GUEST, raw)
     assert await inbox_count(services) == 1
+
+
+@pytest.fixture
+async def msa(services: Services, org: Directory, resolver: StaticResolver,
+              ) -> AsyncIterator[SmtpServer]:
+    srv = await start_smtp(services, submission_port=0, resolver=resolver, queue=False)
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+def submit(port: int, who: str, raw: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.ehlo()
+        # smtplib's login() is ASCII-only; the password is Vietnamese.
+        token = base64.b64encode(f"\0{who}\0{PASSWORD}".encode()).decode()
+        assert s.docmd("AUTH", "PLAIN " + token)[0] == 235
+        s.sendmail(who, [AN], raw)
+
+
+async def test_thunderbird_email_reply_from_a_colleague(services: Services, msa: SmtpServer) -> None:
+    """Thunderbird accepts an invitation from email (SCHEDULE-AGENT=CLIENT): its REPLY
+    goes by submission to the organizer, and the organizer's event follows."""
+    await put(services, AN, AN, "noi-bo.ics", ics("ngoai-1", [BINH]))
+    raw = reply_mail("TENTATIVE", sender=BINH, attendee_addr=BINH)
+    await asyncio.to_thread(submit, msa.ports["submission"], BINH, raw)
+    _, cal = await copy(services, AN, "ngoai-1")  # type: ignore[misc]
+    assert attendee(cal, BINH)["PARTSTAT"] == "TENTATIVE"
