@@ -31,6 +31,7 @@ __all__ = [
     "apply_cancel",
     "apply_reply",
     "attendee_copy",
+    "attendees_of",
     "booking_conflicts",
     "email_of",
     "organizer_of",
@@ -101,6 +102,11 @@ def _as_list(value: object) -> list[vCalAddress]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]  # type: ignore[list-item]
+
+
+def attendees_of(comp: Component) -> list[vCalAddress]:
+    """The ATTENDEE properties of one component, in order."""
+    return _as_list(comp.get("ATTENDEE"))
 
 
 def organizer_of(cal: Calendar) -> vCalAddress | None:

@@ -224,7 +224,10 @@ async def receive_reply(conn: asyncpg.Connection, services: Any, organizer_id: i
         return False
     await objects.write_object(conn, cal, obj.href, merged, schedule_tag=obj.schedule_tag)
     await _to_inbox(conn, organizer, reply)
-    await audit_repo.record(conn, via, "calendar.reply", organizer.address, {"uid": uid})
+    who = next((email_of(a) for c in load_calendar(reply).subcomponents
+                if c.name in ("VEVENT", "VTODO") for a in schedplan.attendees_of(c)), via)
+    await audit_repo.record(conn, who, "calendar.reply", organizer.address,
+                            {"uid": uid, "via": via})
     return True
 
 

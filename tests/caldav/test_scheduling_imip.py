@@ -66,6 +66,10 @@ async def test_imip_reply_updates_the_organizer(services: Services, mx: SmtpServ
     _, cal = await copy(services, AN, "ngoai-1")  # type: ignore[misc]
     assert attendee(cal, GUEST)["PARTSTAT"] == "ACCEPTED"
     assert await inbox_count(services) == 1  # the mail is delivered as well
+    async with services.db.connection() as conn:
+        audited = await conn.fetchrow("SELECT actor, details FROM audit_log"
+                                      " WHERE action = 'calendar.reply'")
+    assert audited["actor"] == GUEST and audited["details"]["via"] == "imip"
 
 
 async def test_imip_reply_from_someone_else_changes_nothing(services: Services,
