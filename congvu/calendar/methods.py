@@ -456,8 +456,11 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
         if tag is None and old is not None:
             tag = old.schedule_tag
         try:
+            # The UID was looked up above for a new href; an existing href with
+            # the same UID cannot collide (UIDs are unique per calendar).
+            checked = old is None or old.uid == parsed.uid
             obj, created = await cal_repo.put_object(conn, cal, href, index_of(parsed),
-                                                     parsed.data, tag)
+                                                     parsed.data, tag, check_uid=not checked)
         except Conflict as exc:  # RFC 4791 §5.3.2.1
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
         await _audit_delegate(conn, actor, res, "calendar.put", href)

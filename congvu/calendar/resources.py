@@ -151,9 +151,11 @@ async def resolve(
 
 
 async def _owner_by_key(
-    conn: asyncpg.Connection, collection: str, key: str
+    conn: asyncpg.Connection, collection: str, key: str, actor: Account | None = None
 ) -> Account | Unit:
     if collection == "users":
+        if actor is not None and key.lower() == actor.address:
+            return actor  # read for this request already (authentication)
         return await accounts_repo.get(conn, key.lower())
     if collection == "units":
         return await units_repo.get(conn, key)
@@ -194,7 +196,7 @@ async def _resolve(
             return Resource("collection", f"{PREFIX}/calendars/{segs[1]}/")
         if segs[1] not in ("users", "units") or n > 5:
             raise NotFound("/".join(segs))
-        owner = await _owner_by_key(conn, segs[1], segs[2])
+        owner = await _owner_by_key(conn, segs[1], segs[2], actor)
         acc = owner if isinstance(owner, Account) else None
         unit = owner if isinstance(owner, Unit) else None
         rights = await rights_on(services, conn, actor, owner)

@@ -382,26 +382,39 @@ async def put_object(
     index: ObjectIndex,
     ics: str | bytes,
     schedule_tag: str | None = None,
+    *,
+    check_uid: bool = True,
 ) -> tuple[StoredObject, bool]:
     """Create or replace the object at ``href``; ``(object, created)``.
 
     ``Conflict`` when another href of this calendar holds the same UID
-    (RFC 4791 §5.3.2.1 no-uid-conflict).
+    (RFC 4791 §5.3.2.1 no-uid-conflict). ``check_uid=False`` is for callers
+    that looked already (the unique index still guards the table).
     """
     text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
-    other = await conn.fetchval(
-        "SELECT href FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2 AND uid = $3",
-        cal.owner_id, cal.id, index.uid,
-    )
-    if other is not None and other != href:
-        raise Conflict(f"UID {index.uid} is already used by {other}")
-    seq = await _next_seq(conn, cal)
+    if check_uid:
+        other = await conn.fetchval(
+            "SELECT href FROM calendar_objects"
+            " WHERE owner_id = $1 AND calendar_id = $2 AND uid = $3",
+            cal.owner_id, cal.id, index.uid,
+        )
+        if other is not None and other != href:
+            raise Conflict(f"UID {index.uid} is already used by {other}")
     short = (not index.recurring and index.last_end is not None
              and index.last_end - index.first_start <= SHORT_SPAN)
+    # One statement: take the collection's next change number (the row lock
+    # orders writers, RFC 6578), drop a tombstone of the href, upsert.
     row = await conn.fetchrow(
-        f"""INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
+        f"""WITH seq AS (
+                UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2
+                RETURNING sync_seq),
+            gone AS (
+                DELETE FROM calendar_tombstones
+                WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
+            INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
                 first_start, last_end, recurring, short_span, class, schedule_tag, modseq, size)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14
+            FROM seq
             ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
                 uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
                 component = EXCLUDED.component, first_start = EXCLUDED.first_start,
@@ -412,12 +425,10 @@ async def put_object(
             RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
         cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
         index.first_start, index.last_end, index.recurring, short, index.class_,
-        schedule_tag, seq, len(text.encode("utf-8")),
+        schedule_tag, len(text.encode("utf-8")),
     )
-    await conn.execute(
-        "DELETE FROM calendar_tombstones WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
-        cal.owner_id, cal.id, href,
-    )
+    if row is None:
+        raise NotFound("calendar is gone")
     return _object(row), bool(row["inserted"])
 
 
