@@ -1,10 +1,13 @@
 """Inbound sender authentication on the MX: SPF, DKIM, DMARC, Authentication-Results.
 
 - SPF (RFC 7208) with pyspf, DKIM verification (RFC 6376) with dkimpy; both
-  are synchronous libraries, so they run in a worker thread and every DNS
-  question they ask is sent back to the event loop's injectable
-  :class:`~.dnsresolve.Resolver` (``run_coroutine_threadsafe``): the loop
-  never blocks and tests need no network.
+  are synchronous libraries and every DNS question they ask goes to the
+  injectable :class:`~.dnsresolve.Resolver`: the loop never waits for DNS and
+  tests need no network. pyspf runs on the event loop once the answers it
+  needs are known (fetched asynchronously, or in the resolver's TTL cache):
+  evaluating a record costs microseconds, a thread hop per question far
+  more. dkimpy (RSA, body hashes) runs in a worker thread whose DNS
+  questions are sent back to the loop (``run_coroutine_threadsafe``).
 - DMARC (RFC 7489) is evaluated here: the policy record of the ``From:``
   domain (or its organizational domain), identifier alignment of the SPF
   and DKIM passes (§3.1), and the requested policy (§6.3 ``p``/``sp``/``pct``).
@@ -33,6 +36,17 @@ log = logging.getLogger(__name__)
 __all__ = ["AuthVerdict", "InboundChecker", "organizational_domain", "parse_dmarc"]
 
 _DNS_TIMEOUT = 20.0
+# pyspf runs on the event loop at most this many times per check (each run
+# learns one more DNS answer); a record needing more goes to a worker thread.
+_SPF_INLINE_ROUNDS = 12
+
+
+class _CacheMiss(Exception):
+    """An SPF lookup whose answer is not known yet (see ``_spf_on_loop``)."""
+
+
+class _TooManyRounds(Exception):
+    pass
 
 # pyspf asks DNS through a module-level function. Route it through the
 # resolver of the check running in this thread (a thread-local), and fall
@@ -153,14 +167,17 @@ class InboundChecker:
         loop = asyncio.get_running_loop()
         lookup = self._blocking_lookup(loop)
         verdict = AuthVerdict()
-        # The libraries run in threads, and only when there is work for them:
-        # no DKIM-Signature field, or no SPF record at all, is decided here.
+        # Only when there is work for the libraries: no DKIM-Signature field,
+        # or no SPF record at all, is decided here. pyspf runs on the loop
+        # (see _spf_on_loop); dkimpy in a worker thread.
         end = raw.find(b"\r\n\r\n")
         signed = _DKIM_FIELD.search(raw, 0, end + 2 if end >= 0 else len(raw)) is not None
-        dkim_task = (asyncio.to_thread(self._dkim, lookup, raw) if signed
-                     else asyncio.sleep(0, []))
-        (verdict.spf, verdict.spf_domain, verdict.spf_scope), verdict.dkim = \
-            await asyncio.gather(self._spf_async(lookup, ip, helo, mail_from), dkim_task)
+        spf_task = self._spf_async(lookup, ip, helo, mail_from)
+        if signed:
+            (verdict.spf, verdict.spf_domain, verdict.spf_scope), verdict.dkim = \
+                await asyncio.gather(spf_task, asyncio.to_thread(self._dkim, lookup, raw))
+        else:
+            verdict.spf, verdict.spf_domain, verdict.spf_scope = await spf_task
         await self._dmarc(raw, verdict)
         return verdict
 
@@ -177,7 +194,58 @@ class InboundChecker:
         if not any(r.lower().startswith(b"v=spf1") and (len(r) == 6 or r[6:7] == b" ")
                    for r in records):
             return "none", domain, scope  # RFC 7208 §4.5: no SPF record
-        return await asyncio.to_thread(self._spf, lookup, ip, helo, mail_from)
+        try:
+            async with asyncio.timeout(_DNS_TIMEOUT):  # RFC 7208 §4.6.4: bounded
+                return await self._spf_on_loop(ip, helo, mail_from, {(domain, "TXT"): records})
+        except TimeoutError:
+            return "temperror", domain, scope
+        except _TooManyRounds:
+            return await asyncio.to_thread(self._spf, lookup, ip, helo, mail_from)
+
+    async def _spf_on_loop(self, ip: str, helo: str, mail_from: str,
+                           known: dict[tuple[str, str], Any]) -> tuple[str, str, str]:
+        """Run pyspf on the event loop with DNS answers that are already known.
+
+        pyspf is synchronous and, given its DNS answers, costs tens of
+        microseconds: far less than a hop to a worker thread and back for
+        every query it asks. Its lookups are answered from ``known`` (answers
+        fetched for this check) or the resolver's cache (``peek``); the first
+        question that is neither is recorded and aborts the run, the answers
+        are fetched asynchronously, and pyspf runs again from the start — it
+        is deterministic given the same answers. Records needing very many
+        lookups go to the thread path instead.
+        """
+        peek = getattr(self.resolver, "peek", None)
+        for _round in range(_SPF_INLINE_ROUNDS):
+            missing: list[tuple[str, str]] = []
+
+            def lookup(name: str, rdtype: str,
+                       missing: list[tuple[str, str]] = missing) -> list[Any]:
+                key = (name.lower().rstrip("."), rdtype)
+                if key in known:
+                    value = known[key]
+                else:
+                    value = peek(*key) if peek is not None else None
+                    if value is None:
+                        missing.append(key)
+                        raise _CacheMiss(key)
+                if isinstance(value, DnsTempError):
+                    raise value
+                return list(value)
+
+            try:
+                result = self._spf(lookup, ip, helo, mail_from)
+            except _CacheMiss:
+                result = None
+            if not missing:  # pyspf can swallow errors (exp=, ptr): trust only a clean run
+                assert result is not None
+                return result
+            for key in dict.fromkeys(missing):
+                try:
+                    known[key] = await self.resolver.query(*key)
+                except DnsTempError as exc:
+                    known[key] = exc
+        raise _TooManyRounds
 
     @staticmethod
     def _spf(lookup: Callable[[str, str], list[Any]], ip: str, helo: str,
@@ -190,6 +258,8 @@ class InboundChecker:
         _local.lookup = lookup
         try:
             result, _why = spf.check2(i=ip, s=mail_from, h=helo or domain, querytime=_DNS_TIMEOUT)
+        except _CacheMiss:
+            raise
         except Exception as exc:  # pyspf raises on oddities; the answer is temperror
             log.info("SPF check of %s from %s failed: %s", domain, ip, exc)
             result = "temperror"

@@ -23,7 +23,7 @@ from congvu.config import ConfigError
 from congvu.services import Services
 
 from .authcheck import InboundChecker
-from .dnsresolve import DnsResolver, Resolver
+from .dnsresolve import CachingResolver, DnsResolver, Resolver
 from .policy import SmtpPolicy
 from .protocol import SmtpConnection
 from .queue import QueueWorker
@@ -68,8 +68,8 @@ async def start_smtp(services: Services, *, mx_port: int | None = None,
                      dmarc_reject: str | None = None, check_inbound: bool = True) -> SmtpServer:
     """Start the listeners whose port is not None (0: an ephemeral port).
 
-    ``resolver`` answers every DNS question (SPF, DKIM, DMARC, MX); by default
-    the system's DNS through dnspython. ``queue`` starts a worker (or uses
+    ``resolver`` answers every DNS question (SPF, DKIM, DMARC, MX, PTR),
+    behind a TTL cache; by default the system's DNS through dnspython. ``queue`` starts a worker (or uses
     ``queue_worker``); ``dmarc_reject`` is ``"reject"`` or ``"junk"`` (default:
     ``settings.dmarc_reject_action``).
     """
@@ -78,7 +78,8 @@ async def start_smtp(services: Services, *, mx_port: int | None = None,
     if dmarc_reject not in ("reject", "junk"):
         raise ConfigError(f"dmarc_reject_action: expected reject or junk, got {dmarc_reject!r}")
     host = host or s.listeners.host
-    resolver = resolver or DnsResolver()
+    # Answers are kept for their TTL, as every MTA's resolver does.
+    resolver = CachingResolver(resolver or DnsResolver())
     srv = SmtpServer(services)
     worker = queue_worker
     if worker is None and queue:
