@@ -42,6 +42,12 @@ class Limits:
     max_line_length: int = 10000  # RFC 5321 §4.5.3.1.6 says 1000; real mail is sloppier
     max_header_count: int = 1000
     imap_max_literal: int = 64 * 1024 * 1024
+    # SMTP MX, per client IP address (0: no limit): simultaneous connections
+    # (421 4.7.0) and messages (MAIL commands) per minute (451 4.7.1).
+    mx_connections_per_ip: int = 50
+    mx_messages_per_ip_per_minute: int = 600
+    # Networks the per-IP MX limits do not apply to (trusted relays, gateways).
+    mx_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ class Settings:
     default_quota_bytes: int = 2 * 1024 * 1024 * 1024
     # Inbound mail failing DMARC under p=reject: "reject" (550 5.7.1) or "junk".
     dmarc_reject_action: str = "reject"
+    # Where mail to <postmaster> (RFC 5321 §4.5.1) and to postmaster@ a hosted
+    # domain without such an address goes: an account, alias or group here.
+    # None: the accounts holding the global admin role.
+    postmaster: str | None = None
 
     @property
     def pg_dir(self) -> Path:
