@@ -36,6 +36,7 @@ __all__ = [
     "changes_since",
     "copy_messages",
     "expunge",
+    "fetch_flag_rows",
     "fetch_rows",
     "move_all",
     "store_flags",
@@ -139,6 +140,8 @@ async def changes_since(conn: asyncpg.Connection, account_id: int, mailbox_id: i
     return [Change(r["uid"], tuple(r["flags"]), r["modseq"], r["gone"]) for r in rows]
 
 
+_ROW_ORDER = ("modseq", "internal_date", "size", "envelope", "body", "bodystructure", "raw",
+              "part_map")
 _FETCH_COLS = {
     "modseq": "m.modseq",
     "internal_date": "m.internal_date",
@@ -160,17 +163,21 @@ async def fetch_rows(
     reader_id: int | None,
     *,
     changedsince: int | None = None,
-    batch: int = 500,
+    batch: int | None = None,
 ) -> AsyncIterator[list[FetchRow]]:
     """Rows of UIDs in ``ranges`` (expunged-but-unreported ones included) in UID order.
 
     Streams with a server-side cursor in batches, so ``FETCH 1:*`` over
     100,000 messages never holds them all. Must run inside a transaction.
     """
-    cols = [c for c in columns if c in _FETCH_COLS]
+    wanted = {c for c in columns if c in _FETCH_COLS}
     p = Params(account_id, mailbox_id)
-    select = ["m.uid", flags_expr(p, reader_id) + " AS flags"] + [_FETCH_COLS[c] for c in cols]
-    blob = any(_FETCH_COLS[c].startswith("b.") for c in cols)
+    # Columns in FetchRow's field order (NULL for what was not asked), so each
+    # record becomes a FetchRow positionally: no per-row dict on the hot path.
+    select = ["m.uid", flags_expr(p, reader_id) + " AS flags"] + [
+        _FETCH_COLS[c] if c in wanted else "NULL" for c in _ROW_ORDER
+    ]
+    blob = any(_FETCH_COLS[c].startswith("b.") for c in wanted)
     sql = "SELECT " + ", ".join(select) + " FROM mailbox_messages m"
     sql += ranges_join(p, ranges)
     if blob:
@@ -179,18 +186,53 @@ async def fetch_rows(
     if changedsince is not None:  # RFC 7162 §3.1.4.1
         sql += " AND m.modseq > " + p.add(changedsince)
     sql += " ORDER BY m.uid"
-    names = ["uid", "flags", *cols]
-    cursor = conn.cursor(sql, *p.values, prefetch=batch)
-    out: list[FetchRow] = []
-    async for rec in cursor:
-        values = dict(zip(names, rec.values(), strict=True))
-        values["flags"] = tuple(values["flags"])
-        out.append(FetchRow(**values))
-        if len(out) >= batch:
-            yield out
-            out = []
-    if out:
-        yield out
+    if batch is None:
+        # Whole messages can be large: few at a time. Small columns: many.
+        batch = 20 if "raw" in wanted else 2000
+    cursor = await conn.cursor(sql, *p.values)
+    while True:
+        # One round trip per batch (not per row): FETCH 1:* over 100,000
+        # messages is a few dozen round trips.
+        recs = await cursor.fetch(batch)
+        if not recs:
+            return
+        yield [FetchRow(rec[0], tuple(rec[1]), rec[2] or 0, rec[3], rec[4] or 0, *rec[5:])
+               for rec in recs]
+        if len(recs) < batch:
+            return
+
+
+async def fetch_flag_rows(
+    conn: asyncpg.Connection,
+    account_id: int,
+    mailbox_id: int,
+    ranges: Sequence[tuple[int, int]],
+    reader_id: int | None,
+    *,
+    changedsince: int | None = None,
+    batch: int = 5000,
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """``(uid, flags as space-separated text)`` records in UID order, in batches.
+
+    The resync favourite ``UID FETCH 1:* (FLAGS)`` over 100,000 messages:
+    only the index (flags are INCLUDEd in it) and one text column per row, so
+    the caller formats each line with a single ``%``. Must run inside a
+    transaction.
+    """
+    p = Params(account_id, mailbox_id)
+    sql = ("SELECT m.uid, array_to_string(" + flags_expr(p, reader_id) + ", ' ')"
+           " FROM mailbox_messages m" + ranges_join(p, ranges)
+           + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
+    if changedsince is not None:  # RFC 7162 §3.1.4.1
+        sql += " AND m.modseq > " + p.add(changedsince)
+    sql += " ORDER BY m.uid"
+    cursor = await conn.cursor(sql, *p.values)
+    while True:
+        recs = await cursor.fetch(batch)
+        if recs:
+            yield recs
+        if len(recs) < batch:
+            return
 
 
 async def store_flags(

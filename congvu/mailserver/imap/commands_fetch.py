@@ -132,30 +132,44 @@ class FetchCommands:
         uids = sel.uids
         n = len(uids)
         pos = 0
-        # Fast paths for the resync favourites: UID FLAGS / FLAGS UID (Thunderbird).
         simple = tuple(a.name for a in attrs)
-        async with self.services.db.connection() as conn:
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                async for batch in msgs.fetch_rows(conn, ref.owner_id, ref.mailbox_id, ranges,
-                                                   cols, ref.reader_id,
-                                                   changedsince=changedsince):
+        async with (self.services.db.connection() as conn,
+                    conn.transaction(isolation="repeatable_read", readonly=True)):
+            if simple in (("UID", "FLAGS"), ("FLAGS",)):
+                # Fast path for the resync favourite UID FETCH 1:* (FLAGS)
+                # (Thunderbird): one `%` per line, no row objects.
+                fmt = (b"* %d FETCH (UID %d FLAGS (%s))\r\n" if simple[0] == "UID"
+                       else b"* %d FETCH (FLAGS (%s))\r\n")
+                with_uid = simple[0] == "UID"
+                cache: dict[str, bytes] = {}
+                async for recs in msgs.fetch_flag_rows(conn, ref.owner_id, ref.mailbox_id,
+                                                       ranges, ref.reader_id,
+                                                       changedsince=changedsince):
                     out = self._out
-                    for row in batch:
+                    for uid, text in recs:
                         # Both ascend: walk the view instead of searching it.
-                        while pos < n and uids[pos] < row.uid:
+                        while pos < n and uids[pos] < uid:
                             pos += 1
-                        if pos >= n or uids[pos] != row.uid:
+                        if pos >= n or uids[pos] != uid:
                             continue  # not (yet) in this session's view
-                        if simple == ("UID", "FLAGS"):
-                            out.append(b"* %d FETCH (UID %d FLAGS %s)\r\n"
-                                       % (pos + 1, row.uid, r.flag_list(row.flags)))
-                            continue
-                        if simple == ("FLAGS",):
-                            out.append(b"* %d FETCH (FLAGS %s)\r\n"
-                                       % (pos + 1, r.flag_list(row.flags)))
-                            continue
-                        out.append(r.fetch_response(pos + 1, [render_item(row, a) for a in attrs]))
+                        fl = cache.get(text)
+                        if fl is None:
+                            fl = cache[text] = text.encode("utf-8")
+                        out.append(fmt % (pos + 1, uid, fl) if with_uid
+                                   else fmt % (pos + 1, fl))
                     await self.flush()
+                return
+            async for batch in msgs.fetch_rows(conn, ref.owner_id, ref.mailbox_id, ranges,
+                                               cols, ref.reader_id,
+                                               changedsince=changedsince):
+                out = self._out
+                for row in batch:
+                    while pos < n and uids[pos] < row.uid:
+                        pos += 1
+                    if pos >= n or uids[pos] != row.uid:
+                        continue  # not (yet) in this session's view
+                    out.append(r.fetch_response(pos + 1, [render_item(row, a) for a in attrs]))
+                await self.flush()
 
     async def _vanished_earlier(self: Any, ranges: Any, modseq: int | None) -> None:
         """RFC 7162 §3.2.6: ``* VANISHED (EARLIER)`` for expunged UIDs in the set."""
