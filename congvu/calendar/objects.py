@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from congvu.calendar import ical
+from congvu.calendar import ical, icaltime
 from congvu.store import calendars as cal_repo
 from congvu.store.calendars import Calendar, ObjectIndex, StoredObject
 
@@ -24,6 +24,25 @@ def parse(body: bytes | str, supported: tuple[str, ...] = ("VEVENT", "VTODO")) -
     return ical.parse_calendar_object(body, supported=supported)
 
 
+MAX_INDEXED_INSTANCES = 1000
+
+
+def recurring_spans(obj: ical.CalendarObject) -> tuple[tuple[datetime, datetime], ...] | None:
+    """Every instance of a bounded recurring VEVENT (RFC 4791 §9.9 spans), or None."""
+    if not obj.is_recurring or obj.component != "VEVENT" or obj.last_end is None:
+        return None
+    cal = ical.load_calendar(obj.data)
+    spans = []
+    for inst in icaltime.instances(cal, "VEVENT", None, None, UTC):
+        span = icaltime.event_span(inst, UTC)
+        if span is None:
+            continue
+        spans.append((span.start, span.end))
+        if len(spans) > MAX_INDEXED_INSTANCES:
+            return None
+    return tuple(spans)
+
+
 def index_of(obj: ical.CalendarObject) -> ObjectIndex:
     return ObjectIndex(
         uid=obj.uid,
@@ -32,6 +51,7 @@ def index_of(obj: ical.CalendarObject) -> ObjectIndex:
         last_end=obj.last_end,
         recurring=obj.is_recurring,
         class_=obj.class_,
+        instances=recurring_spans(obj),
     )
 
 

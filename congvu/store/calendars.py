@@ -120,6 +120,8 @@ class ObjectIndex:
     last_end: datetime | None
     recurring: bool
     class_: str = "PUBLIC"
+    # every instance (start, end) of a recurring VEVENT, or None if not indexed
+    instances: tuple[tuple[datetime, datetime], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -410,10 +412,14 @@ async def put_object(
                 RETURNING sync_seq),
             gone AS (
                 DELETE FROM calendar_tombstones
+                WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
+            old_instances AS (
+                DELETE FROM calendar_instances
                 WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
             INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
-                first_start, last_end, recurring, short_span, class, schedule_tag, modseq, size)
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14
+                first_start, last_end, recurring, short_span, class, schedule_tag, modseq, size,
+                instances_indexed)
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15
             FROM seq
             ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
                 uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
@@ -421,14 +427,23 @@ async def put_object(
                 last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
                 short_span = EXCLUDED.short_span, class = EXCLUDED.class,
                 schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
-                size = EXCLUDED.size, updated_at = now()
+                size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
+                updated_at = now()
             RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
         cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
         index.first_start, index.last_end, index.recurring, short, index.class_,
-        schedule_tag, len(text.encode("utf-8")),
+        schedule_tag, len(text.encode("utf-8")), index.instances is not None,
     )
     if row is None:
         raise NotFound("calendar is gone")
+    if index.instances:
+        await conn.execute(
+            """INSERT INTO calendar_instances (owner_id, calendar_id, href, start_at, end_at)
+               SELECT $1, $2, $3, s, e FROM unnest($4::timestamptz[], $5::timestamptz[]) AS t(s, e)
+               ON CONFLICT DO NOTHING""",
+            cal.owner_id, cal.id, href, [i[0] for i in index.instances],
+            [i[1] for i in index.instances],
+        )
     return _object(row), bool(row["inserted"])
 
 
@@ -538,6 +553,64 @@ async def _in_range(
     sql = _RANGE_SQL.format(cols=_OBJ_COLS if with_data else _META_COLS)
     rows = await conn.fetch(sql, owner_id, cal_ids, component, start, end, SHORT_SPAN)
     return [_object(r) for r in rows]
+
+
+_OVERLAP = """(({e} = {s} AND ($4::timestamptz IS NULL OR $4 <= {s})
+                AND ($5::timestamptz IS NULL OR {s} < $5))
+            OR ({e} > {s} AND ($4::timestamptz IS NULL OR $4 < {e})
+                AND ($5::timestamptz IS NULL OR $5 > {s})))"""
+
+_DECIDED_SQL = """
+SELECT * FROM (
+  SELECT {cols}, CASE
+      WHEN component <> 'VEVENT' THEN NULL
+      WHEN short_span THEN """ + _OVERLAP.format(s="first_start", e="last_end") + """
+      WHEN instances_indexed THEN EXISTS (
+          SELECT 1 FROM calendar_instances i
+          WHERE i.owner_id = o.owner_id AND i.calendar_id = o.calendar_id AND i.href = o.href
+            AND ($5::timestamptz IS NULL OR i.start_at <= $5)
+            AND """ + _OVERLAP.format(s="i.start_at", e="i.end_at") + """)
+      END AS hit
+  FROM calendar_objects o
+  WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND short_span
+    AND ($3::text IS NULL OR component = $3)
+    AND ($4::timestamptz IS NULL OR (first_start >= $4 - $6::interval AND last_end >= $4))
+    AND ($5::timestamptz IS NULL OR first_start <= $5)
+  UNION ALL
+  SELECT {cols}, CASE
+      WHEN component <> 'VEVENT' OR NOT instances_indexed THEN NULL
+      ELSE EXISTS (
+          SELECT 1 FROM calendar_instances i
+          WHERE i.owner_id = o.owner_id AND i.calendar_id = o.calendar_id AND i.href = o.href
+            AND ($5::timestamptz IS NULL OR i.start_at <= $5)
+            AND """ + _OVERLAP.format(s="i.start_at", e="i.end_at") + """)
+      END AS hit
+  FROM calendar_objects o
+  WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND NOT short_span
+    AND ($3::text IS NULL OR component = $3)
+    AND ($4::timestamptz IS NULL OR last_end IS NULL OR last_end >= $4)
+    AND ($5::timestamptz IS NULL OR first_start <= $5)
+) x WHERE hit IS NOT FALSE
+"""
+
+
+async def objects_overlapping(
+    conn: asyncpg.Connection,
+    cal: Calendar,
+    component: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    with_data: bool = True,
+) -> list[tuple[StoredObject, bool | None]]:
+    """Like `objects_in_range`, with the RFC 4791 §9.9 answer where the columns
+    give it exactly: True for a VEVENT that overlaps (a single event by its
+    start and end, a recurring one by its indexed instances), None where the
+    caller must parse. Objects known not to overlap are left out."""
+    cols = _OBJ_COLS if with_data else _META_COLS
+    sql = _DECIDED_SQL.format(cols=cols)
+    rows = await conn.fetch(sql, cal.owner_id, [cal.id], component, start, end, SHORT_SPAN)
+    return [(_object(r), r["hit"]) for r in rows]
 
 
 async def busy_objects(

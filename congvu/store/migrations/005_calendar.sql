@@ -58,6 +58,8 @@ CREATE TABLE calendar_objects (
     last_end      timestamptz,
     recurring     boolean NOT NULL DEFAULT false,
     short_span    boolean NOT NULL DEFAULT false,
+    -- every instance of a recurring VEVENT is in calendar_instances
+    instances_indexed boolean NOT NULL DEFAULT false,
     class         text NOT NULL DEFAULT 'PUBLIC',
     -- RFC 6638 §3.2.10, set by scheduling; NULL when not a scheduling object
     schedule_tag  text,
@@ -77,6 +79,19 @@ CREATE INDEX calendar_objects_long_idx ON calendar_objects (owner_id, calendar_i
     WHERE NOT short_span;
 -- "this UID anywhere in the owner's calendars" (scheduling, Thunderbird's duplicate UID)
 CREATE INDEX calendar_objects_uid_idx ON calendar_objects (owner_id, uid);
+
+-- The instances of bounded recurring VEVENTs (up to 1,000 each), so that a
+-- time-range over a recurring event is answered without parsing it.
+CREATE TABLE calendar_instances (
+    owner_id      integer NOT NULL,
+    calendar_id   bigint NOT NULL,
+    href          text NOT NULL,
+    start_at      timestamptz NOT NULL,
+    end_at        timestamptz NOT NULL,
+    PRIMARY KEY (owner_id, calendar_id, href, start_at, end_at),
+    FOREIGN KEY (owner_id, calendar_id, href)
+        REFERENCES calendar_objects(owner_id, calendar_id, href) ON DELETE CASCADE
+);
 
 -- RFC 6578 §3.5 removals: one row per removed href with the change number of
 -- the removal. A re-created href has a newer modseq in calendar_objects.
