@@ -38,12 +38,12 @@ async def test_time_range_from_indexed_instances(dav) -> None:
     moved occurrence are honoured, as are zero-length and unbounded events."""
     cal = f"/dav/calendars/users/{AN}/calendar/"
     series = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:s\r\n"
-        "DTSTAMP:20261101T000000Z\r\nDTSTART:20261102T020000Z\r\nDTEND:20261102T030000Z\r\n"
-        "RRULE:FREQ=WEEKLY;COUNT=6\r\nEXDATE:20261109T020000Z\r\nEND:VEVENT\r\n"
-        "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20261101T000000Z\r\nRECURRENCE-ID:20261116T020000Z\r\n"
-        "DTSTART:20261128T020000Z\r\nDTEND:20261128T030000Z\r\nEND:VEVENT\r\n"
-        "END:VCALENDAR\r\n").encode()
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:s\r\n"
+        b"DTSTAMP:20261101T000000Z\r\nDTSTART:20261102T020000Z\r\nDTEND:20261102T030000Z\r\n"
+        b"RRULE:FREQ=WEEKLY;COUNT=6\r\nEXDATE:20261109T020000Z\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20261101T000000Z\r\nRECURRENCE-ID:20261116T020000Z\r\n"
+        b"DTSTART:20261128T020000Z\r\nDTEND:20261128T030000Z\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n")
     assert (await dav.request("PUT", cal + "s.ics", body=series)).status_code == 201
     await dav.request("PUT", cal + "zero.ics", body=event("zero", "20261110T050000Z",
                                                              "20261110T050000Z"))
