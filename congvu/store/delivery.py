@@ -8,7 +8,9 @@ statements, not thousands:
 1. the bytes and their parse-once columns go into ``message_blobs`` once per
    SHA-256 (``ON CONFLICT DO NOTHING``; the foreign key from the new mailbox
    rows share-locks an existing blob, so the IMAP retention purge cannot
-   delete it under us — it fails and retries later instead);
+   delete it under us — it fails and retries later instead; if the purge
+   deleted it just before that lock, the delivery fails on the foreign key
+   having written nothing, and stores it again);
 2. with several recipients, the target mailbox of every recipient is locked,
    with its account row, in ``account_id`` order — the same order on every
    node and the same mailbox-then-account order as IMAP's APPEND/COPY, so
@@ -49,6 +51,7 @@ __all__ = [
     "deliver",
     "is_local_domain",
     "over_quota",
+    "postmaster",
     "resolve_address",
 ]
 
@@ -119,6 +122,24 @@ async def resolve_address(conn: asyncpg.Connection, address: str, default_quota:
                             True, row["group_id"])
     return LocalAddress(row["kind"], (row["account_id"],), bool(row["enabled"]),
                         full=bool(row["full"]))
+
+
+async def postmaster(conn: asyncpg.Connection, configured: str | None) -> LocalAddress:
+    """Who gets mail for ``<postmaster>`` (RFC 5321 §4.5.1), as kind ``"postmaster"``.
+
+    The configured address (account, alias or group) if it names enabled
+    accounts here, else every enabled account with the global admin role.
+    ``account_ids`` is empty when there is nobody.
+    """
+    if configured:
+        found = await resolve_address(conn, configured)
+        ids = found.account_ids if found.kind == "group" or found.enabled else ()
+        if found.kind in ("account", "alias", "group") and ids:
+            return LocalAddress("postmaster", ids)
+    rows = await conn.fetch(
+        "SELECT DISTINCT a.id FROM accounts a JOIN account_roles r ON r.account_id = a.id"
+        " WHERE r.role = 'admin' AND r.unit_id IS NULL AND a.enabled ORDER BY a.id")
+    return LocalAddress("postmaster", tuple(r["id"] for r in rows))
 
 
 async def over_quota(conn: asyncpg.Connection, account_ids: Sequence[int],
@@ -219,17 +240,35 @@ async def deliver(
         values[pm] = json.loads(values[pm])
     args = (ids, mailbox, special_use, sha, raw, len(raw), internal_date, list(flags),
             NOTIFY_CHANNEL, *values)
+    for attempt in range(_ATTEMPTS):
+        try:
+            rows = await _write(conn, ids, args)
+            break
+        except asyncpg.ForeignKeyViolationError as exc:
+            # The retention purge deleted this (unreferenced) blob after our
+            # INSERT ... ON CONFLICT DO NOTHING saw it and before our mailbox
+            # row referenced it. Nothing was written: store it afresh.
+            if exc.constraint_name != _BLOB_FK or attempt == _ATTEMPTS - 1:
+                raise
+    return [Delivered(r["account_id"], r["mailbox_id"], r["uid"], r["modseq"]) for r in rows]
+
+
+_BLOB_FK = "mailbox_messages_sha256_fkey"
+_ATTEMPTS = 3
+
+
+async def _write(conn: asyncpg.Connection, ids: list[int],
+                 args: tuple[Any, ...]) -> list[asyncpg.Record]:
     if len(ids) == 1 and not conn.is_in_transaction():
         rows = await conn.fetch(_WRITE, *args)  # one statement: atomic by itself
         if not rows:
             async with conn.transaction():
                 rows = await _locked_write(conn, ids, args)
-    elif conn.is_in_transaction():
-        rows = await _locked_write(conn, ids, args)
-    else:
-        async with conn.transaction():
-            rows = await _locked_write(conn, ids, args)
-    return [Delivered(r["account_id"], r["mailbox_id"], r["uid"], r["modseq"]) for r in rows]
+        return rows
+    # In the caller's transaction this is a savepoint, so a retry after a
+    # purge race does not abort the caller's work.
+    async with conn.transaction():
+        return await _locked_write(conn, ids, args)
 
 
 async def _locked_write(conn: asyncpg.Connection, ids: list[int],

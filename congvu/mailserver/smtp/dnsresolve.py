@@ -29,7 +29,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["CachingResolver", "DnsResolver", "DnsTempError", "Resolver", "StaticResolver"]
+__all__ = ["CachingResolver", "DnsResolver", "DnsTempError", "Resolver", "StaticResolver",
+           "reverse_name"]
 
 
 class DnsTempError(Exception):
@@ -97,6 +98,40 @@ def _negative_ttl(responses: Iterable[Any]) -> float:
             if rrset.rdtype == 6 and len(rrset):  # SOA
                 return float(min(rrset.ttl, rrset[0].minimum))
     return 0.0
+
+
+async def reverse_name(resolver: Resolver, ip: str) -> str | None:
+    """The client's forward-confirmed reverse DNS name, or None.
+
+    A PTR name counts only if it resolves back to ``ip`` (FCrDNS), as
+    Postfix checks before it writes a name into ``Received:``.
+    """
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    try:
+        names = await resolver.query(addr.reverse_pointer, "PTR")
+        for name in names[:5]:
+            found = await resolver.query(name, "A" if addr.version == 4 else "AAAA")
+            if any(_same_ip(a, addr) for a in found):
+                return str(name).lower().rstrip(".")
+    except DnsTempError:
+        return None
+    return None
+
+
+def _same_ip(text: Any, addr: Any) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(str(text)) == addr
+    except ValueError:
+        return False
 
 
 class CachingResolver:

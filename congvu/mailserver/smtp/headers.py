@@ -110,10 +110,18 @@ def add_missing_fields(raw: bytes, hostname: str, now: datetime) -> bytes:
 
 
 def received(*, helo: str, ip: str, hostname: str, protocol: str, queue_id: str,
-             now: datetime, for_rcpt: str | None = None, tls: str | None = None) -> bytes:
-    """One ``Received:`` field (RFC 5321 §4.4 Time-stamp-line), CRLF-terminated."""
+             now: datetime, for_rcpt: str | None = None, tls: str | None = None,
+             rdns: str | None = None) -> bytes:
+    """One ``Received:`` field (RFC 5321 §4.4 Time-stamp-line), CRLF-terminated.
+
+    ``rdns`` is the client's verified reverse DNS name: TCP-info is then
+    ``(name [ip])``, else ``([ip])`` (§4.4 ``TCP-info``).
+    """
     helo = re.sub(r"[^\x21-\x7e]", "?", helo)[:255] or "unknown"
-    lines = [f"Received: from {helo} ([{ip}])", f"\tby {hostname} (Congvu) with {protocol}"]
+    literal = f"IPv6:{ip}" if ":" in ip else ip  # RFC 5321 §4.1.3 address literal
+    name = re.sub(r"[^A-Za-z0-9.-]", "", rdns or "")[:255]
+    info = f"({name} [{literal}])" if name else f"([{literal}])"
+    lines = [f"Received: from {helo} {info}", f"\tby {hostname} (Congvu) with {protocol}"]
     if tls:
         lines[-1] += f" ({tls})"
     lines.append(f"\tid {queue_id}" + (f" for <{for_rcpt}>" if for_rcpt else "")

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ...config import ConfigError
 from ...directory.addresses import normalize_address, normalize_domain
 from ...services import Services
 from ...store import accounts as accounts_repo
@@ -39,10 +40,12 @@ from ..mime import normalize_crlf, parse_message
 from . import errors as E
 from .authcheck import InboundChecker
 from .dkimsign import sign
+from .dnsresolve import Resolver, reverse_name
 from .errors import SmtpError
 from .headers import (add_missing_fields, from_addresses, received, set_sender,
                       strip_auth_results)
 from .protocol import SmtpConnection, TxEnvelope
+from .ratelimit import ClientLimiter
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +92,42 @@ class SmtpPolicy:
     def __init__(self, services: Services, *, submission: bool,
                  checker: InboundChecker | None = None,
                  wake_queue: Callable[[], None] | None = None,
-                 dmarc_reject: str = "reject") -> None:
+                 dmarc_reject: str = "reject", resolver: Resolver | None = None,
+                 limiter: ClientLimiter | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.submission = submission
         self.checker = checker
         self.wake_queue = wake_queue
         self.dmarc_reject = dmarc_reject  # "reject" or "junk"
+        self.resolver = resolver  # reverse DNS of clients, for Received:
+        self.limiter = limiter  # per-IP limits (the MX)
+        self.postmaster: str | None = None
+        if self.settings.postmaster:
+            try:
+                self.postmaster = normalize_address(self.settings.postmaster)
+            except Invalid as exc:
+                raise ConfigError(f"postmaster: {exc}") from None
+
+    # -- connection -------------------------------------------------------------
+
+    def connected(self, conn: SmtpConnection) -> str | None:
+        """A new client: count it, start its reverse DNS lookup; a 421 line to refuse."""
+        ip = conn.peer_ip
+        if self.limiter is not None:
+            refusal = self.limiter.connect(ip)
+            if refusal is not None:
+                log.info("%s: %s", ip, refusal.text)
+                return refusal.line
+            conn.counted = True
+        if self.resolver is not None and ip:
+            conn.peer_name_task = asyncio.ensure_future(reverse_name(self.resolver, ip))
+        return None
+
+    def disconnected(self, conn: SmtpConnection) -> None:
+        if self.limiter is not None and conn.counted:
+            conn.counted = False
+            self.limiter.disconnect(conn.peer_ip)
 
     # -- errors ---------------------------------------------------------------
 
@@ -131,6 +163,10 @@ class SmtpPolicy:
             if size > self.settings.limits.max_message_bytes:
                 raise E.TOO_BIG  # RFC 1870 §6.1
             sender = "" if address == "<>" else address
+            if self.limiter is not None:
+                refusal = self.limiter.message(server.peer_ip)
+                if refusal is not None:
+                    raise refusal
             if self.submission:
                 account = self._account(session)
                 if not sender:
@@ -189,15 +225,30 @@ class SmtpPolicy:
             if len(envelope.rcpt_tos) >= self.settings.limits.max_recipients:
                 raise E.TOO_MANY_RCPTS
             local, _, domain = address.rpartition("@")
-            try:
-                norm = normalize_address(address)
-                domain = normalize_domain(domain)
-            except Invalid:
-                raise SmtpError(553, "5.1.3", "Malformed recipient address") from None
+            # RFC 5321 §4.5.1: <postmaster> without a domain must be accepted
+            # (any case, §4.1.1.3); so must postmaster@ every hosted domain.
+            bare_postmaster = address.lower() == "postmaster"
+            if not bare_postmaster:
+                try:
+                    norm = normalize_address(address)
+                    domain = normalize_domain(domain)
+                except Invalid:
+                    raise SmtpError(553, "5.1.3", "Malformed recipient address") from None
             async with self.services.db.connection() as conn:
-                found = await delivery.resolve_address(
-                    conn, norm, self.settings.default_quota_bytes, envelope.declared_size)
-                if found.kind == "foreign":
+                if bare_postmaster:
+                    found = await delivery.postmaster(conn, self.postmaster)
+                else:
+                    found = await delivery.resolve_address(
+                        conn, norm, self.settings.default_quota_bytes, envelope.declared_size)
+                    if found.kind == "unknown" and local.lower() == "postmaster":
+                        found = await delivery.postmaster(conn, self.postmaster)
+                if found.kind == "postmaster":
+                    if not found.account_ids:
+                        log.error("mail for postmaster and no postmaster: set 'postmaster' "
+                                  "or give an account the admin role")
+                        raise E.NO_SUCH_USER
+                    envelope.local_ids.update(found.account_ids)  # never held back by quota
+                elif found.kind == "foreign":
                     if not self.submission:
                         raise E.RELAY_DENIED  # RFC 5321 §3.6.2: never an open relay
                     envelope.remote_rcpts.append(f"{local}@{domain}")
@@ -238,7 +289,7 @@ class SmtpPolicy:
             trace = received(helo=session.host_name or "", ip=server.peer_ip,
                              hostname=hostname, protocol=_protocol(server, envelope, True),
                              queue_id=queue_id, now=now, for_rcpt=rcpt_note,
-                             tls=_tls_info(server))
+                             tls=_tls_info(server), rdns=await server.peer_name())
             raw = trace + raw
         else:
             raw = strip_auth_results(raw, hostname)
@@ -254,7 +305,7 @@ class SmtpPolicy:
             trace = received(helo=session.host_name or "", ip=server.peer_ip,
                              hostname=hostname, protocol=_protocol(server, envelope, False),
                              queue_id=queue_id, now=now, for_rcpt=rcpt_note,
-                             tls=_tls_info(server))
+                             tls=_tls_info(server), rdns=await server.peer_name())
             raw = trace + results + raw
         await self._store(envelope, raw, now, mailbox, special,
                           self._account(session) if self.submission else None, audit)

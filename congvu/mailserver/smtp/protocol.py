@@ -99,6 +99,9 @@ class SmtpConnection(SMTP):
         self.plaintext_auth_ok = False
         self.on_close = on_close
         self.busy = False  # inside DATA: stop() lets it finish
+        self.refusal: str | None = None  # a 421 instead of the greeting (handler's choice)
+        self.counted = False  # counted by the handler's per-IP connection limit
+        self.peer_name_task: asyncio.Future[str | None] | None = None  # reverse DNS
         super().__init__(
             handler, data_size_limit=None, enable_SMTPUTF8=True, decode_data=False,
             hostname=hostname, ident="Congvu ESMTP",
@@ -126,13 +129,52 @@ class SmtpConnection(SMTP):
         if first and self.session is not None:
             self.plaintext_auth_ok = (self.allow_plaintext_loopback
                                       and _is_loopback(self.session.peer))
+            connected = getattr(self.event_handler, "connected", None)
+            if connected is not None:
+                self.refusal = connected(self)
+
+    async def _handle_client(self) -> None:
+        if self.refusal is not None:
+            # RFC 5321 §3.1: a server may answer the connection with 421.
+            await SMTP.push(self, self.refusal)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
 
     def connection_lost(self, error: Exception | None) -> None:
         try:
             super().connection_lost(error)
         finally:
+            if self.peer_name_task is not None and not self.peer_name_task.done():
+                self.peer_name_task.cancel()
+            disconnected = getattr(self.event_handler, "disconnected", None)
+            if disconnected is not None:
+                disconnected(self)
             if self.on_close is not None:
                 self.on_close(self)
+
+    async def peer_name(self, wait: float = 2.0) -> str | None:
+        """The verified reverse DNS name of the client, looked up since it connected.
+
+        Waits at most ``wait`` seconds more for a lookup still running; a
+        name that is not known by then is left out of ``Received:``.
+        """
+        task = self.peer_name_task
+        if task is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait)
+        except TimeoutError:
+            return None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            return None  # the lookup was cancelled, not this task
+        except Exception:  # a resolver that failed oddly: no name
+            log.debug("reverse DNS of %s failed", self.peer_ip, exc_info=True)
+            return None
 
     async def push(self, status: Any) -> None:
         """Give aiosmtpd's own replies an enhanced status code (RFC 2034 §3)."""

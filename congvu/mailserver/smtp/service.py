@@ -27,6 +27,7 @@ from .dnsresolve import CachingResolver, DnsResolver, Resolver
 from .policy import SmtpPolicy
 from .protocol import SmtpConnection
 from .queue import QueueWorker
+from .ratelimit import ClientLimiter
 
 log = logging.getLogger(__name__)
 # aiosmtpd logs every command at INFO: far too much for a busy MX.
@@ -87,8 +88,12 @@ async def start_smtp(services: Services, *, mx_port: int | None = None,
     srv.queue = worker
     wake = worker.wake if worker is not None else None
     checker = InboundChecker(resolver) if check_inbound else None
-    mx = SmtpPolicy(services, submission=False, checker=checker, dmarc_reject=dmarc_reject)
-    msa = SmtpPolicy(services, submission=True, wake_queue=wake)
+    lim = s.limits
+    limiter = ClientLimiter(lim.mx_connections_per_ip, lim.mx_messages_per_ip_per_minute,
+                            lim.mx_limit_exempt)
+    mx = SmtpPolicy(services, submission=False, checker=checker, dmarc_reject=dmarc_reject,
+                    resolver=resolver, limiter=limiter)
+    msa = SmtpPolicy(services, submission=True, wake_queue=wake, resolver=resolver)
     loop = asyncio.get_running_loop()
 
     def factory(policy: SmtpPolicy, implicit: bool) -> SmtpConnection:
