@@ -14,6 +14,11 @@ aiosmtpd checks command syntax and sequence; the handler
   second message), removes dot-stuffing (§4.5.2) and answers the size,
   line-length and header-count limits with their own codes — after reading
   to the end of the data, as §4.2.5 implies.
+
+This subclass uses aiosmtpd internals (``_handle_client``, ``_set_rset_state``,
+``_call_handler_hook``, ``_reader._buffer``, ``_tls_protocol``...): pyproject
+pins aiosmtpd to 1.4.x and ``tests/mailserver/smtp/test_aiosmtpd_contract.py``
+names any that a new version removes.
 """
 
 from __future__ import annotations
