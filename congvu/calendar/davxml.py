@@ -488,6 +488,11 @@ class Multistatus:
         out.append("</D:response>")
         self._parts.append("".join(out))
 
+    def add_raw(self, fragment: str) -> None:
+        """Append a pre-rendered ``<D:response>`` (fast paths over many objects;
+        it must use the D/C/CS/ICAL prefixes of `PREFIXES`)."""
+        self._parts.append(fragment)
+
     def add_status(self, href: str, status: int, error: str | None = None) -> None:
         """A ``<D:response>`` with a bare status: a multiget miss, a sync removal."""
         err = f"<D:error><{self._tag(error)}/></D:error>" if error else ""

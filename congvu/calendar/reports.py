@@ -41,7 +41,16 @@ from congvu.calendar.davxml import (
 )
 from congvu.calendar.filters import CompFilter, index_prefilter, matches
 from congvu.calendar.freebusy import busy_periods, vfreebusy_response
-from congvu.calendar.methods import XML, calendar_data, multistatus, object_props, require
+from congvu.calendar.methods import (
+    FAST_PROPS,
+    OBJECT_PROPS,
+    XML,
+    calendar_data,
+    fast_responses,
+    multistatus,
+    object_props,
+    require,
+)
 from congvu.calendar.props import SYNC_PREFIX, PropContext, properties
 from congvu.calendar.resources import Resource, principal_path, resolve
 from congvu.services import Services
@@ -176,13 +185,19 @@ async def _sync(ctx: PropContext, res: Resource, rep: SyncCollection, minimal: b
     elif token:
         token = "\0"  # not one of ours
     with_data = rep.props.kind == "prop" and caldav("calendar-data") in rep.props.props
+    props = rep.props.props
+    fast = (rep.props.kind == "prop" and bool(FAST_PROPS.intersection(props))
+            and all(p in FAST_PROPS or p not in OBJECT_PROPS for p in props))
     try:
-        changes = await cal_repo.changes_since(ctx.conn, cal, token, with_data=with_data)
+        changes = await cal_repo.changes_since(ctx.conn, cal, token, with_data=with_data,
+                                               tags_only=fast)
     except cal_repo.InvalidSyncToken:
         # RFC 6578 §3.2: clients fall back to a full sync on this precondition.
         raise DavError(403, dav("valid-sync-token"), "unknown sync token") from None
     ms = Multistatus(minimal=minimal)
     me = principal_path(ctx.actor)
+    if changes.tags is not None:
+        fast_responses(ms, res.path, changes.tags, props)
     for obj in changes.changed:
         _render(ms, res, obj, rep.props, me)
     for href in changes.removed:

@@ -143,11 +143,21 @@ class StoredObject:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectTag:
+    """Just what a listing of many objects needs (PROPFIND, sync)."""
+
+    href: str
+    etag: str
+    component: str
+
+
 @dataclass(frozen=True)
 class Changes:
     token: str
     changed: list[StoredObject]
     removed: list[str]
+    tags: list[ObjectTag] | None = None  # instead of ``changed`` when asked for
 
 
 def sync_token(cal: Calendar) -> str:
@@ -498,6 +508,16 @@ async def list_objects(
     return [_object(r) for r in rows]
 
 
+async def list_tags(conn: asyncpg.Connection, cal: Calendar, since: int = 0) -> list[ObjectTag]:
+    """href and ETag of every object changed after change number ``since``."""
+    rows = await conn.fetch(
+        """SELECT href, etag, component FROM calendar_objects
+           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3""",
+        cal.owner_id, cal.id, since,
+    )
+    return [ObjectTag(r[0], r[1], r[2]) for r in rows]
+
+
 async def count_objects(conn: asyncpg.Connection, cal: Calendar) -> int:
     return int(await conn.fetchval(
         "SELECT count(*) FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2",
@@ -641,16 +661,13 @@ def parse_token(cal: Calendar, token: str) -> int:
 
 
 async def changes_since(
-    conn: asyncpg.Connection, cal: Calendar, token: str, *, with_data: bool = False
+    conn: asyncpg.Connection, cal: Calendar, token: str, *, with_data: bool = False,
+    tags_only: bool = False,
 ) -> Changes:
-    """RFC 6578 §3.2: what changed after ``token`` ("" = everything, no removals)."""
+    """RFC 6578 §3.2: what changed after ``token`` ("" = everything, no removals).
+    ``tags_only`` fills ``tags`` (href, ETag) instead of ``changed``."""
     cal = await get_calendar_by_id(conn, cal.owner_id, cal.id)
     seq = parse_token(cal, token) if token else 0
-    rows = await conn.fetch(
-        f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
-        cal.owner_id, cal.id, seq,
-    )
     removed: list[str] = []
     if seq:
         removed = [r["href"] for r in await conn.fetch(
@@ -658,6 +675,13 @@ async def changes_since(
                WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
             cal.owner_id, cal.id, seq,
         )]
+    if tags_only:
+        return Changes(sync_token(cal), [], removed, await list_tags(conn, cal, seq))
+    rows = await conn.fetch(
+        f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
+        cal.owner_id, cal.id, seq,
+    )
     return Changes(sync_token(cal), [_object(r) for r in rows], removed)
 
 
