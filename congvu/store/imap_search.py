@@ -39,6 +39,10 @@ SORT_KEYS = {
     "CC": 'b.sort_cc COLLATE "C"',
 }
 
+# The blob columns SEARCH and SORT read (only these are carried per row).
+_BLOB_COLUMNS = ("b.search_headers, b.search_body, b.sent_date, b.sort_subject, b.sort_from,"
+                 " b.sort_to, b.sort_cc")
+
 _REGEX_SPECIAL = re.compile(r"([^0-9A-Za-z \u0080-\U0010ffff])")
 
 
@@ -64,10 +68,13 @@ class _Builder:
         """The folded ``field: value`` line contains ``needle``."""
         self.needs_blob = True
         pattern = "(^|\n)" + _regex_literal(field) + ":[^\n]*" + _regex_literal(needle)
-        pre = ""
-        if needle:
-            pre = "strpos(b.search_headers, %s) > 0 AND " % self.p.add(needle)
-        return "(" + pre + "b.search_headers ~ " + self.p.add(pattern) + ")"
+        regex = "b.search_headers ~ " + self.p.add(pattern)
+        if not needle:
+            return "(" + regex + ")"
+        # CASE fixes the order: PostgreSQL may evaluate AND-ed quals of equal
+        # cost in any order, and the regex on every row is what strpos avoids.
+        return ("(CASE WHEN strpos(b.search_headers, " + self.p.add(needle) + ") > 0 THEN "
+                + regex + " ELSE FALSE END)")
 
     def build(self, k: Any) -> str:
         kind = type(k).__name__
@@ -155,12 +162,18 @@ async def search_uids(
             b.needs_blob = True
         order.append(col + (" DESC" if reverse else ""))
     order.append("m.uid")
-    sql = "SELECT m.uid FROM mailbox_messages m"
+    # The mailbox's rows first, from the (account_id, mailbox_id, uid) index;
+    # then each one's blob by primary key. OFFSET 0 keeps the planner from
+    # turning this around into a scan of every blob in the database when it
+    # guesses a text condition to be selective: the time depends on this
+    # mailbox, not on the rest of the database.
+    sql = ("SELECT m.uid FROM (SELECT * FROM mailbox_messages m"
+           " WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid <= $3"
+           + (" AND m.expunged_at IS NULL" if visible_only else "") + " OFFSET 0) m")
     if b.needs_blob:
-        sql += " JOIN message_blobs b ON b.sha256 = m.sha256"
-    sql += (" WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid <= $3 AND ("
-            + cond + ")" + (" AND m.expunged_at IS NULL" if visible_only else "")
-            + " ORDER BY " + ", ".join(order))
+        sql += (" CROSS JOIN LATERAL (SELECT " + _BLOB_COLUMNS + " FROM message_blobs b"
+                " WHERE b.sha256 = m.sha256 OFFSET 0) b")
+    sql += " WHERE (" + cond + ") ORDER BY " + ", ".join(order)
     rows = await conn.fetch(sql, *p.values)
     return [r["uid"] for r in rows]
 
