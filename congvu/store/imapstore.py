@@ -70,6 +70,7 @@ class MailboxStatus:
     uidnext: int
     uidvalidity: int
     highestmodseq: int
+    deleted_size: int = 0  # octets of the \Deleted messages (RFC 9208 DELETED-STORAGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +290,7 @@ async def status(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
             "SELECT b.uidnext, b.uidvalidity, b.highestmodseq, count(m.uid) AS messages,"
             " count(m.uid) FILTER (WHERE NOT ($3 = ANY(m.flags))) AS unseen,"
             " count(m.uid) FILTER (WHERE $4 = ANY(m.flags)) AS deleted,"
+            " coalesce(sum(m.size) FILTER (WHERE $4 = ANY(m.flags)), 0) AS deleted_size,"
             " coalesce(sum(m.size), 0) AS size "
             "FROM mailboxes b LEFT JOIN mailbox_messages m ON m.account_id = b.account_id"
             " AND m.mailbox_id = b.id AND m.expunged_at IS NULL "
@@ -302,6 +304,7 @@ async def status(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
             "  WHERE s.owner_id = $1 AND s.mailbox_id = $2 AND s.reader_id = $3"
             "  AND s.uid = m.uid)) AS unseen,"
             " count(m.uid) FILTER (WHERE $4 = ANY(m.flags)) AS deleted,"
+            " coalesce(sum(m.size) FILTER (WHERE $4 = ANY(m.flags)), 0) AS deleted_size,"
             " coalesce(sum(m.size), 0) AS size "
             "FROM mailboxes b LEFT JOIN mailbox_messages m ON m.account_id = b.account_id"
             " AND m.mailbox_id = b.id AND m.expunged_at IS NULL "
@@ -311,7 +314,8 @@ async def status(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
     if row is None:
         raise NotFound("the mailbox no longer exists")
     return MailboxStatus(row["messages"], row["unseen"], row["deleted"], int(row["size"]),
-                         row["uidnext"], row["uidvalidity"], row["highestmodseq"])
+                         row["uidnext"], row["uidvalidity"], row["highestmodseq"],
+                         int(row["deleted_size"]))
 
 
 async def quota_usage(conn: asyncpg.Connection, account_id: int) -> tuple[int, int | None]:

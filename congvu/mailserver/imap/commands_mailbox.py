@@ -278,6 +278,10 @@ class MailboxCommands:
             "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen, "DELETED": st.deleted,
             "SIZE": st.size, "HIGHESTMODSEQ": st.highestmodseq,
             "APPENDLIMIT": self.services.settings.limits.imap_max_literal,
+            # RFC 9208 §4.2, required with QUOTA=RES-STORAGE (§5.1): what EXPUNGE
+            # takes out of the mailbox, in units of 1024 octets like STORAGE.
+            # (Quota is given back when retention purges it.)
+            "DELETED-STORAGE": (st.deleted_size + 1023) // 1024,
         }
         if "HIGHESTMODSEQ" in items:
             self.enabled.add("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE-enabling command

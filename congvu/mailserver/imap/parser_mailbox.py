@@ -26,10 +26,12 @@ __all__ = [
     "parse_status",
 ]
 
-#: STATUS data items (RFC 9051 §6.3.11, RFC 7162 §3.1.9, RFC 8438, RFC 7889, RFC 8474).
+#: STATUS data items (RFC 9051 §6.3.11, RFC 7162 §3.1.9, RFC 8438, RFC 7889, RFC 9208
+#: §4.2 DELETED-STORAGE). Only items the server answers: an unknown one is BAD
+#: rather than silently left out (MAILBOXID would need OBJECTID, RFC 8474).
 STATUS_ITEMS = frozenset({
     "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-    "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID",
+    "HIGHESTMODSEQ", "APPENDLIMIT", "DELETED-STORAGE",
 })
 # RFC 5258 §3.1 / RFC 6154 §5.
 _LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})

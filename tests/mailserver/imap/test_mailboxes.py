@@ -118,6 +118,13 @@ async def test_status_and_list_status(imap, services):
     assert lines[0] == b'* LIST (\\HasNoChildren) "/" "INBOX"\r\n'
     assert lines[1] == b'* STATUS "INBOX" (MESSAGES 2 UNSEEN 1)\r\n'
     assert (await c.cmd("STATUS Nope (MESSAGES)"))[-1].split(b" ", 1)[1].startswith(b"NO [NONEXISTENT]")
+    # RFC 9208 §4.2/§5.1: QUOTA=RES-STORAGE comes with DELETED-STORAGE (KiB of \Deleted).
+    assert ok(await c.cmd("SELECT INBOX"))
+    assert ok(await c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)"))
+    lines = await c.cmd("STATUS INBOX (DELETED DELETED-STORAGE)")
+    assert lines[0] == b'* STATUS "INBOX" (DELETED 1 DELETED-STORAGE 1)\r\n'
+    # An item the server does not answer is an error, not silently left out.
+    assert (await c.cmd("STATUS INBOX (MAILBOXID)"))[-1].split(b" ", 1)[1].startswith(b"BAD")
     await c.close()
 
 

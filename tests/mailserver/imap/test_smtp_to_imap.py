@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import imaplib
 import smtplib
 
 import pytest
