@@ -157,15 +157,46 @@ async def delete_mailbox(conn: asyncpg.Connection, account_id: int, name: str) -
     """RFC 3501 §6.3.4. Inferior mailboxes stay (they keep their own names)."""
     if name == "INBOX":
         raise Forbidden("INBOX cannot be deleted")
+    inbox = await get_mailbox(conn, account_id, "INBOX")
+    target = await get_mailbox(conn, account_id, name)
+    # Both rows locked in key order (as COPY/MOVE do), so no deadlock with them.
+    for mailbox_id in sorted((inbox.id, target.id)):
+        await conn.execute("SELECT 1 FROM mailboxes WHERE account_id = $1 AND id = $2 FOR UPDATE",
+                           account_id, mailbox_id)
+    # Official mail is a record: the messages of a deleted mailbox are not
+    # dropped with it but kept, expunged, in INBOX (the one mailbox that cannot
+    # be deleted) under new UIDs, where `congvu admin mail restore` finds them
+    # and the retention purge removes them after retention_days. The visible
+    # ones give their bytes back to the quota now, as EXPUNGE does.
+    n = await conn.fetchval("SELECT count(*) FROM mailbox_messages WHERE account_id = $1"
+                            " AND mailbox_id = $2", account_id, target.id)
+    if n:
+        bump = await conn.fetchrow(
+            "UPDATE mailboxes SET uidnext = uidnext + $3, highestmodseq = highestmodseq + 1"
+            " WHERE account_id = $1 AND id = $2 RETURNING uidnext - $3 AS first, highestmodseq",
+            account_id, inbox.id, n,
+        )
+        freed = await conn.fetchval(
+            "WITH kept AS (INSERT INTO mailbox_messages (account_id, mailbox_id, uid, sha256,"
+            " size, internal_date, flags, modseq, expunged_at, expunge_reason)"
+            " SELECT account_id, $3, $4 + row_number() OVER (ORDER BY uid) - 1, sha256, size,"
+            " internal_date, flags, $5, coalesce(expunged_at, now()),"
+            " CASE WHEN expunged_at IS NULL THEN 'delete' ELSE expunge_reason END"
+            " FROM mailbox_messages WHERE account_id = $1 AND mailbox_id = $2 RETURNING 1)"
+            " SELECT coalesce(sum(size), 0) FROM mailbox_messages"
+            " WHERE account_id = $1 AND mailbox_id = $2 AND expunged_at IS NULL",
+            account_id, target.id, inbox.id, bump["first"], bump["highestmodseq"],
+        )
+        if freed:
+            await conn.execute(
+                "UPDATE accounts SET used_bytes = greatest(used_bytes - $2, 0) WHERE id = $1",
+                account_id, int(freed),
+            )
     row = await conn.fetchrow(
-        "DELETE FROM mailboxes WHERE account_id = $1 AND name = $2 RETURNING " + _MB_COLS,
-        account_id, name,
+        "DELETE FROM mailboxes WHERE account_id = $1 AND id = $2 RETURNING " + _MB_COLS,
+        account_id, target.id,
     )
-    if row is None:
-        raise NotFound(f"no mailbox {name}")
     mb = _mailbox(row)
-    # Quota: the bytes of the messages that went with it (expunged ones are
-    # still counted until purged, so count every row).
     await notify(conn, account_id, mb.id)
     return mb
 

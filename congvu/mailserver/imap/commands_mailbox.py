@@ -30,7 +30,7 @@ from .selected import MailboxRef, SelectedMailbox
 from .sequence import SequenceSet
 from .state import AUTH_STATES, AUTHENTICATED, SELECTED, allowed_in
 
-__all__ = ["MANAGE_RIGHTS", "MailboxCommands", "OTHER_USERS", "OWNER_RIGHTS", "READ_RIGHTS"]
+__all__ = ["MANAGE_RIGHTS", "OTHER_USERS", "OWNER_RIGHTS", "READ_RIGHTS", "MailboxCommands"]
 
 OTHER_USERS = "Other Users"
 OWNER_RIGHTS = "lrswipkxtea"  # RFC 4314 §2.1
@@ -280,7 +280,6 @@ class MailboxCommands:
             "APPENDLIMIT": self.services.settings.limits.imap_max_literal,
             # RFC 9208 §4.2, required with QUOTA=RES-STORAGE (§5.1): what EXPUNGE
             # takes out of the mailbox, in units of 1024 octets like STORAGE.
-            # (Quota is given back when retention purges it.)
             "DELETED-STORAGE": (st.deleted_size + 1023) // 1024,
         }
         if "HIGHESTMODSEQ" in items:

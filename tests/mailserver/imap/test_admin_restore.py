@@ -30,3 +30,29 @@ async def test_admin_mail_restore_brings_expunged_mail_back(imap, services, sett
     entries = await services.directory.audit(action="mail.restore")
     assert entries and entries[0].target == AN
     await c.close()
+
+
+async def test_deleted_mailbox_keeps_its_mail_for_restore(imap, services, settings, capsys):
+    c = await Raw.connect(imap.port)
+    assert ok(await c.login(AN))
+    assert ok(await c.cmd("CREATE Old"))
+    for s in ("a", "b"):
+        await deliver(services, AN, message(s), mailbox="Old")
+    before = (await services.directory.get_account(AN)).used_bytes
+    assert before > 0
+    assert ok(await c.cmd("SELECT INBOX"))
+    assert ok(await c.cmd("DELETE Old"))
+    # Out of sight (INBOX shows nothing new) and out of the quota, like EXPUNGE...
+    lines = await c.cmd("NOOP")
+    assert not any(x.endswith(b" EXISTS\r\n") for x in lines)
+    assert b"MESSAGES 0" in (await c.cmd("STATUS INBOX (MESSAGES)"))[0]
+    assert (await services.directory.get_account(AN)).used_bytes == 0
+    # ...but kept for the retention period: the restore brings them back to INBOX.
+    parser = argparse.ArgumentParser()
+    add_admin_parser(parser)
+    args = parser.parse_args(["mail", "restore", AN, "--since", "2000-01-01"])
+    assert await _dispatch(args, services.directory, settings) == 0
+    assert f"restored 2 messages of {AN} (INBOX)" in capsys.readouterr().out
+    assert b"* 2 EXISTS\r\n" in await c.cmd("NOOP")
+    assert (await services.directory.get_account(AN)).used_bytes == before
+    await c.close()
