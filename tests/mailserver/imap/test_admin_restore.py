@@ -56,3 +56,38 @@ async def test_deleted_mailbox_keeps_its_mail_for_restore(imap, services, settin
     assert b"* 2 EXISTS\r\n" in await c.cmd("NOOP")
     assert (await services.directory.get_account(AN)).used_bytes == before
     await c.close()
+
+
+async def test_retention_purge_runs_on_one_node_at_a_time(services, org):
+    import asyncio
+
+    from congvu.store import imap_messages, imap_retention, imapstore
+    from congvu.store.db import Database
+
+    for s in ("a", "b", "c"):
+        await deliver(services, AN, message(s))
+    acc = await services.directory.get_account(AN)
+    async with services.db.transaction() as conn:
+        inbox = await imapstore.get_mailbox(conn, acc.id, "INBOX")
+        await imap_messages.expunge(conn, acc.id, inbox.id, None, deleted_only=False)
+        await conn.execute("UPDATE mailbox_messages SET expunged_at = now() - interval '40 days'"
+                           " WHERE account_id = $1", acc.id)
+
+    async def rows() -> int:
+        async with services.db.connection() as conn:
+            return await conn.fetchval("SELECT count(*) FROM mailbox_messages")
+
+    node2 = await Database.connect(services.db.params, min_size=1, max_size=4)
+    try:
+        async with node2.connection() as other:  # another node is purging
+            assert await other.fetchval("SELECT pg_try_advisory_lock($1)",
+                                        imap_retention.PURGE_LOCK)
+            assert await imap_retention.purge(services.db, 30) == 0
+            assert await rows() == 3
+            await other.execute("SELECT pg_advisory_unlock($1)", imap_retention.PURGE_LOCK)
+        # Both nodes at once: every row is purged exactly once.
+        done = await asyncio.gather(imap_retention.purge(services.db, 30),
+                                    imap_retention.purge(node2, 30))
+        assert sum(done) == 3 and await rows() == 0
+    finally:
+        await node2.close()

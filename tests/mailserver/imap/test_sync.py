@@ -111,6 +111,48 @@ async def test_uids_strictly_increase_under_concurrent_appends(imap, services):
     await c.close()
 
 
+async def test_smtp_delivery_and_append_on_two_nodes_get_increasing_uids(imap, services):
+    """SMTP delivery (store.delivery) on one node and IMAP APPEND on another, at
+    once, into one mailbox: UIDs are unique, strictly increasing in commit
+    order, without gaps, and an IDLE session on the first node sees them all."""
+    from datetime import UTC, datetime
+
+    from congvu.mailserver.mime import parse_message
+    from congvu.store import delivery
+
+    acc = await services.directory.get_account(AN)
+    idler = await _select(imap.port)
+    await idler.send(b"i1 IDLE\r\n")
+    assert (await idler.line()).startswith(b"+ ")
+    db2 = await Database.connect(services.db.params, min_size=4, max_size=8)
+    node2 = Services.build(services.settings, db2)
+
+    async def smtp_deliver(i: int) -> int:
+        raw = message(f"smtp {i}")
+        async with node2.db.connection() as conn:
+            done = await delivery.deliver(conn, parse_message(raw), raw, [acc.id],
+                                          internal_date=datetime.now(UTC))
+        return done[0].uid
+
+    try:
+        tasks = [smtp_deliver(i) if i % 2 else deliver(services, AN, message(f"imap {i}"))
+                 for i in range(40)]
+        uids = await asyncio.gather(*tasks)
+    finally:
+        await db2.close()
+    assert sorted(uids) == list(range(1, 41))
+    seen = 0
+    while seen < 40:  # EXISTS may be coalesced; the last one counts all
+        line = await idler.line()
+        assert line.endswith(b" EXISTS\r\n"), line
+        seen = int(line.split()[1])
+    await idler.send(b"DONE\r\n")
+    assert (await idler.until("i1"))[-1].startswith(b"i1 OK")
+    lines = await idler.cmd("UID FETCH 1:* (UID)")
+    assert [int(x.split(b"UID ")[1].split(b")")[0]) for x in lines[:-1]] == list(range(1, 41))
+    await idler.close()
+
+
 async def test_condstore_and_qresync(imap, services):
     for s in "abcd":
         await deliver(services, AN, message(s))
@@ -119,9 +161,9 @@ async def test_condstore_and_qresync(imap, services):
     lines = await c.cmd("ENABLE QRESYNC")
     assert lines[0] == b"* ENABLED QRESYNC\r\n"
     lines = await c.cmd("SELECT INBOX (CONDSTORE)")
-    hms = int([x for x in lines if b"HIGHESTMODSEQ" in x][0].split(b"HIGHESTMODSEQ ")[1]
+    hms = int(next(x for x in lines if b"HIGHESTMODSEQ" in x).split(b"HIGHESTMODSEQ ")[1]
               .split(b"]")[0])
-    uidvalidity = [x for x in lines if b"UIDVALIDITY" in x][0].split(b"UIDVALIDITY ")[1] \
+    uidvalidity = next(x for x in lines if b"UIDVALIDITY" in x).split(b"UIDVALIDITY ")[1] \
         .split(b"]")[0].decode()
     lines = await c.cmd(f"STORE 1 (UNCHANGEDSINCE {hms}) +FLAGS (\\Seen)")
     assert lines[0].startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (")
