@@ -168,6 +168,10 @@ class SmtpConnection(SMTP):
         task = self.peer_name_task
         if task is None:
             return None
+        if task.done():  # the usual case: it finished while the client talked
+            if task.cancelled() or task.exception() is not None:
+                return None
+            return task.result()
         try:
             return await asyncio.wait_for(asyncio.shield(task), wait)
         except TimeoutError:
