@@ -272,7 +272,13 @@ class QueueWorker:
                     return [_result(r, 553, "5.6.7 the receiving server does not support "
                                     "SMTPUTF8 (RFC 6531)", name) for r in rcpts]
                 options.append("SMTPUTF8")
-            if smtp.supports_extension("8bitmime") and any(b > 127 for b in msg.raw):
+            if any(b > 127 for b in msg.raw):
+                if not smtp.supports_extension("8bitmime"):
+                    # RFC 6152 §3: downgrade or return the message; we do not
+                    # downgrade (it would also break the DKIM signature).
+                    return [_result(r, 554, "5.6.3 the receiving server does not support "
+                                    "8BITMIME (RFC 6152) and the message has 8-bit data",
+                                    name) for r in rcpts]
                 options.append("BODY=8BITMIME")
             if smtp.supports_extension("size"):
                 options.append(f"SIZE={len(msg.raw)}")

@@ -240,3 +240,32 @@ async def test_submission_wakes_the_worker(services: Services, org: Directory,
         assert remote[0].received[0]["rcpts"] == [f"ok@{REMOTE}"]
     finally:
         await srv.stop()
+
+
+class SevenBitPeer(SMTP):
+    """An old MTA: EHLO without 8BITMIME."""
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._set_rset_state()
+        self.session.extended_smtp = True
+        self.session.host_name = hostname
+        await self.push(f"250-{self.hostname}\r\n250-SIZE 10240000\r\n250 HELP")
+
+
+async def test_eight_bit_mail_to_a_seven_bit_server_is_returned(
+        services: Services, org: Directory, clock: list[datetime]) -> None:
+    handler = Remote()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SevenBitPeer(handler, hostname="mx.remote.example", loop=loop), "127.0.0.1", 0)
+    try:
+        worker = QueueWorker(services, mx_resolver(), mx_port=server.sockets[0].getsockname()[1])
+        await enqueue(services, [f"ok@{REMOTE}"])  # "Nội dung" in UTF-8: 8-bit data
+        assert await worker.run_once() == 1
+    finally:
+        server.close()
+    assert handler.received == []  # RFC 6152 §3: not sent as 8-bit, not downgraded
+    [bounce] = await inbox(services, AN)
+    _text, status = dsn_parts(bounce["raw"])
+    assert "Status: 5.6.3" in status and "8BITMIME" in status
+
