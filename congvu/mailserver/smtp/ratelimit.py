@@ -8,8 +8,9 @@ A client over a limit is told to come back later, never refused for good:
   in processing; X.7.1 delivery not authorized, message refused, for now).
 
 Loopback and configured trusted networks (``limits.mx_limit_exempt``) are
-exempt, as Postfix exempts ``$mynetworks`` from its anvil limits. State is per
-process; each node limits what reaches it.
+exempt, as Postfix exempts ``$mynetworks`` from its anvil limits. An IPv6
+client is counted by its /64. State is per process; each node limits what
+reaches it.
 """
 
 from __future__ import annotations
@@ -57,10 +58,27 @@ class ClientLimiter:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self.exempt)
 
+    @staticmethod
+    def client_key(ip: str) -> str:
+        """What is counted: an IPv4 address, or the /64 of an IPv6 one.
+
+        One IPv6 host usually has a whole /64 to pick addresses from.
+        """
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return ip
+        if addr.version == 6:
+            if addr.ipv4_mapped is not None:
+                return str(addr.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+        return ip
+
     def connect(self, ip: str) -> SmtpError | None:
         """Count a new connection; the refusal if it is one too many."""
         if not ip or self.is_exempt(ip):
             return None
+        ip = self.client_key(ip)
         count = self.connections.get(ip, 0)
         if self.max_connections and count >= self.max_connections:
             return CONNECTION_LIMIT
@@ -68,6 +86,7 @@ class ClientLimiter:
         return None
 
     def disconnect(self, ip: str) -> None:
+        ip = self.client_key(ip)
         count = self.connections.get(ip, 0)
         if count <= 1:
             self.connections.pop(ip, None)
@@ -78,6 +97,7 @@ class ClientLimiter:
         """Count a MAIL command; the refusal if the client is over its rate."""
         if not self.max_messages or not ip or self.is_exempt(ip):
             return None
+        ip = self.client_key(ip)
         now = self.clock()
         recent = self.messages.get(ip)
         if recent is None:

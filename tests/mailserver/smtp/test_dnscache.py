@@ -124,3 +124,23 @@ async def test_spf_temporary_dns_failure_inside_an_include_is_temperror() -> Non
     checker = InboundChecker(CachingResolver(static))
     result = await checker._spf_async(lambda n, t: [], "192.0.2.1", "h", "a@sender.example")
     assert result[0] == "temperror"
+
+
+def test_negative_answers_live_as_long_as_the_soa_says() -> None:
+    import dns.message
+    import dns.name
+    import dns.resolver
+
+    from congvu.mailserver.smtp.dnsresolve import _negative_ttl
+
+    response = dns.message.from_text(
+        "id 1\nopcode QUERY\nrcode NXDOMAIN\nflags QR AA RD RA\n;QUESTION\n"
+        "nothing.example.org. IN TXT\n;ANSWER\n;AUTHORITY\n"
+        "example.org. 3600 IN SOA ns.example.org. host.example.org. 1 7200 3600 1209600 300\n"
+        ";ADDITIONAL\n")
+    name = dns.name.from_text("nothing.example.org.")
+    nx = dns.resolver.NXDOMAIN(qnames=[name], responses={name: response})
+    assert _negative_ttl(nx.responses().values()) == 300.0  # RFC 2308 §5: min(TTL, MINIMUM)
+    no_answer = dns.resolver.NoAnswer(response=response)
+    assert _negative_ttl([no_answer.kwargs.get("response")]) == 300.0
+    assert _negative_ttl([None]) == 0.0  # no SOA: not cached

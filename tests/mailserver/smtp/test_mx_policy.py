@@ -200,6 +200,12 @@ def test_limiter_window_and_exempt_networks() -> None:
     assert lim.connect("198.51.100.1") is not None
     lim.disconnect("198.51.100.1")
     assert lim.connect("198.51.100.1") is None
+    # IPv6 is counted per /64: a host cannot escape by picking new addresses
+    assert lim.connect("2001:db9:1:2::1") is None
+    assert lim.connect("2001:db9:1:2::99") is not None
+    assert lim.connect("2001:db9:1:3::1") is None
+    lim.disconnect("2001:db9:1:2::1")
+    assert lim.connect("2001:db9:1:2::abcd") is None
 
 
 # -- delivery vs the retention purge --------------------------------------------------
