@@ -16,7 +16,8 @@ Congvu runs in this process on the embedded PostgreSQL (or
 SPF/DKIM/DMARC checks (a static in-process resolver answering with a TTL of
 300 s, no network latency: first with no records for the sender domain, then
 with SPF and DMARC records published so pyspf and DMARC evaluation run;
-the test mail is not DKIM-signed, so no signature is verified),
+the test mail is not DKIM-signed, so no signature is verified; ``--dkim``
+adds a run where it is),
 Received/Authentication-Results, parse-once, and the 250 only after commit.
 The peer is Postfix on 127.0.0.1:10025 delivering over LMTP to Dovecot
 (/work/shared/anchors/dovecot.sh then postfix.sh); as configured there it
@@ -98,9 +99,14 @@ async def _session(host: str, port: int, jobs: list[tuple[str, bytes]], acks: li
     return failed
 
 
-async def _client(host: str, port: int, n: int, size: int, conc: int, rcpts: list[str]) -> dict:
+async def _client(host: str, port: int, n: int, size: int, conc: int, rcpts: list[str],
+                  dkim_pem: str | None = None) -> dict:
     msgs = [(rcpts[i % len(rcpts)], make_message(i, size, rcpts[i % len(rcpts)]))
             for i in range(n)]
+    if dkim_pem:  # signed before the clock starts, as the sender's MTA would
+        from congvu.mailserver.smtp.dkimsign import sign
+
+        msgs = [(r, sign(m, "sender.example", "bench", dkim_pem)) for r, m in msgs]
     per = [msgs[i::conc] for i in range(conc)]
     acks: list[float] = []
     start = time.time()
@@ -112,30 +118,34 @@ async def _client(host: str, port: int, n: int, size: int, conc: int, rcpts: lis
             "failed": sum(failed), "client_cpu": ru.ru_utime + ru.ru_stime}
 
 
-def run_client(host: str, port: int, n: int, size: int, conc: int, rcpts: list[str]) -> dict:
+def run_client(host: str, port: int, n: int, size: int, conc: int, rcpts: list[str],
+               dkim_key_file: str = "") -> dict:
     """Start the generator in a child process; return its figures (as JSON)."""
     proc = subprocess.Popen(
         [sys.executable, __file__, "--client", host, str(port), str(n), str(size), str(conc),
-         ",".join(rcpts)], stdout=subprocess.PIPE, text=True)
+         ",".join(rcpts), dkim_key_file], stdout=subprocess.PIPE, text=True)
     return proc  # type: ignore[return-value]
 
 
 def client_main(argv: list[str]) -> None:
-    host, port, n, size, conc, rcpts = argv
+    host, port, n, size, conc, rcpts, key_file = argv
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    out = asyncio.run(_client(host, int(port), int(n), int(size), int(conc), rcpts.split(",")))
+    pem = Path(key_file).read_text() if key_file else None
+    out = asyncio.run(_client(host, int(port), int(n), int(size), int(conc), rcpts.split(","),
+                              pem))
     print(json.dumps(out))
 
 
 # -- Congvu ----------------------------------------------------------------------------
 
 
-async def bench_congvu(n: int, size: int, conc: int, nrcpt: int, spf: bool = False) -> dict:
+async def bench_congvu(n: int, size: int, conc: int, nrcpt: int, spf: bool = False,
+                       dkim: bool = False) -> dict:
     from congvu.config import Listeners, Settings
     from congvu.directory.service import NewAccount
     from congvu.mailserver.smtp.dnsresolve import StaticResolver
@@ -168,12 +178,20 @@ async def bench_congvu(n: int, size: int, conc: int, nrcpt: int, spf: bool = Fal
         if spf:  # the sender domain publishes SPF and DMARC: pyspf runs for every message
             resolver.add("sender.example", "TXT", "v=spf1 ip4:127.0.0.0/8 -all")
             resolver.add("_dmarc.sender.example", "TXT", "v=DMARC1; p=none")
+        key_file = ""
+        if dkim:  # the sender signs (2048-bit RSA) and publishes its key
+            from congvu.mailserver.smtp.dkimsign import generate_key
+
+            pem, pub = generate_key(2048)
+            key_file = str(data_dir / "bench-dkim.pem")
+            Path(key_file).write_text(pem)
+            resolver.add("bench._domainkey.sender.example", "TXT", f"v=DKIM1; k=rsa; p={pub}")
         srv = await start_smtp(services, mx_port=0, resolver=resolver, queue=False)
         import resource
 
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            proc = run_client("127.0.0.1", srv.ports["mx"], n, size, conc, rcpts)
+            proc = run_client("127.0.0.1", srv.ports["mx"], n, size, conc, rcpts, key_file)
             done_at = None
             while True:
                 async with db.connection() as conn:
@@ -198,6 +216,11 @@ async def bench_congvu(n: int, size: int, conc: int, nrcpt: int, spf: bool = Fal
             res = json.loads(out)
             res["readable"] = done_at
             res["stored"] = count
+            async with db.connection() as conn:  # what the checks concluded, for the record
+                sample = await conn.fetchval(
+                    "SELECT b.raw FROM mailbox_messages m JOIN message_blobs b"
+                    " ON b.sha256 = m.sha256 WHERE m.account_id = ANY($1::int[]) LIMIT 1", ids)
+            res["results"] = _auth_results(sample) if sample else ""
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             res["server_cpu"] = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
         finally:
@@ -205,6 +228,18 @@ async def bench_congvu(n: int, size: int, conc: int, nrcpt: int, spf: bool = Fal
     finally:
         await db.close()
     return res
+
+
+def _auth_results(raw: bytes) -> str:
+    """``spf=pass dkim=none dmarc=pass`` from the stored Authentication-Results field."""
+    import re
+
+    start = raw.find(b"Authentication-Results:")
+    end = raw.find(b"\r\n", start)
+    while raw[end + 2:end + 3] in (b"\t", b" "):
+        end = raw.find(b"\r\n", end + 2)
+    field = raw[start:end].decode("utf-8", "replace")
+    return " ".join(f"{m}={r}" for m, r in re.findall(r"\b(spf|dkim|dmarc)=(\w+)", field))
 
 
 # -- Postfix → Dovecot ----------------------------------------------------------------
@@ -264,6 +299,8 @@ def report(name: str, n: int, r: dict | None) -> None:
     line += f" | load generator CPU {r['client_cpu']:.2f}s"
     if r["failed"]:
         line += f" | {r['failed']} refused"
+    if r.get("results"):
+        line += f" | {r['results']}"
     print(line)
 
 
@@ -277,6 +314,8 @@ def main() -> None:
     ap.add_argument("-c", type=int, default=20, help="concurrent sessions (default 20)")
     ap.add_argument("--recipients", type=int, default=20, help="distinct mailboxes (default 20)")
     ap.add_argument("--no-peer", action="store_true", help="skip Postfix→Dovecot")
+    ap.add_argument("--dkim", action="store_true",
+                    help="also a run with DKIM-signed mail (SPF+DMARC published too)")
     args = ap.parse_args()
     import logging
 
@@ -291,9 +330,12 @@ def main() -> None:
           f"mailboxes, {os.cpu_count()} CPUs")
     print("congvu MX: recipient+quota lookup, SPF/DKIM/DMARC evaluation, Received and "
           "Authentication-Results, parse-once, 250 after COMMIT. DNS: static in-process "
-          "resolver (TTL 300 s, no network). Mail is not DKIM-signed.")
+          "resolver (TTL 300 s, no network). Mail is not DKIM-signed unless --dkim.")
     print("  first run: sender domain publishes nothing (SPF none, DMARC none);")
     print("  SPF+DMARC run: 'v=spf1 ip4:127.0.0.0/8 -all' and 'v=DMARC1; p=none' published.")
+    if args.dkim:
+        print("  +DKIM run: as SPF+DMARC, and every message signed (rsa-sha256, 2048 bits), "
+              "so each signature is verified.")
     if not args.no_peer:
         print("postfix -> dovecot: anchor config, NO SPF/DKIM/DMARC checks "
               "(permit_mynetworks, reject_unauth_destination), LMTP to Dovecot maildir.")
@@ -301,11 +343,17 @@ def main() -> None:
     report("congvu MX", args.n, congvu)
     with_spf = asyncio.run(bench_congvu(args.n, args.s, args.c, args.recipients, spf=True))
     report("congvu MX, SPF+DMARC", args.n, with_spf)
+    runs = [("", congvu), (" (SPF+DMARC)", with_spf)]
+    if args.dkim:
+        with_dkim = asyncio.run(bench_congvu(args.n, args.s, args.c, args.recipients, spf=True,
+                                             dkim=True))
+        report("congvu MX, +DKIM signed", args.n, with_dkim)
+        runs.append((" (SPF+DMARC+DKIM)", with_dkim))
     if not args.no_peer:
         peer = asyncio.run(bench_peer(args.n, args.s, args.c, args.recipients))
         report("postfix -> dovecot", args.n, peer)
         if peer and peer["readable"]:
-            for name, r in (("", congvu), (" (SPF+DMARC)", with_spf)):
+            for name, r in runs:
                 if r["readable"]:
                     ratio = (peer["readable"] - peer["start"]) / (r["readable"] - r["start"])
                     print(f"congvu{name} / postfix->dovecot, end to end: {ratio:.2f}x")
