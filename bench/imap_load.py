@@ -282,6 +282,7 @@ async def login_select(port: int, user: str, password: str) -> None:
 async def measure(port: int, user: str, password: str, subject: str,
                   hits: dict[str, int]) -> dict[str, float]:
     out: dict[str, float] = {}
+    await login_select(port, user, password)  # untimed: both servers start warm
     out["login+SELECT"] = await timed(lambda: login_select(port, user, password))
     c = await Client.open(port)
     await c.cmd(f'LOGIN "{user}" "{password}"')
@@ -304,6 +305,8 @@ async def measure(port: int, user: str, password: str, subject: str,
 
 async def idle_memory(port: int, user: str, password: str, n: int, mem) -> list[float]:
     """Per-connection growth of each ``mem()`` figure (KB) with ``n`` sessions in IDLE."""
+    for _ in range(20):  # warm up: one-time costs (imports, pools, statements) first
+        await login_select(port, user, password)
     await asyncio.sleep(1)
     before = mem()
     clients = []
@@ -329,7 +332,14 @@ async def idle_memory(port: int, user: str, password: str, n: int, mem) -> list[
 
 
 async def dovecot_fill(user: str, n: int) -> None:
-    """APPEND the same messages Congvu holds for ``user`` (pipelined, LITERAL+)."""
+    """Give Dovecot the same messages Congvu holds for ``user``: same bytes, same
+    \\Seen flags, same internal dates.
+
+    Small mailboxes are APPENDed over IMAP; large ones are written straight into
+    the maildir (what APPEND would leave there, minus an fsync per message that
+    makes 100,000 APPENDs take most of an hour), then indexed by one untimed
+    SELECT before anything is measured.
+    """
     c = await Client.open(DOVECOT_PORT)
     await c.cmd(f'LOGIN "{user}" "{PASSWORD}"')
     status = b"".join(await c.cmd("STATUS INBOX (MESSAGES)"))
@@ -343,6 +353,21 @@ async def dovecot_fill(user: str, n: int) -> None:
         await c.cmd("SELECT INBOX")
         await c.cmd("STORE 1:* +FLAGS.SILENT (\\Deleted)")
         await c.cmd("CLOSE")
+    if n > 2000:
+        await c.cmd("LOGOUT")
+        await c.close()
+        t0 = time.perf_counter()
+        maildir_fill(user, n)
+        c = await Client.open(DOVECOT_PORT)
+        await c.cmd(f'LOGIN "{user}" "{PASSWORD}"')
+        lines = await c.cmd("SELECT INBOX")
+        await c.cmd("LOGOUT")
+        await c.close()
+        if f"* {n} EXISTS\r\n".encode() not in lines:
+            raise RuntimeError(f"dovecot does not see {n} messages: {lines!r}")
+        print(f"  dovecot: {n} messages written to the maildir and indexed in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        return
     t0 = time.perf_counter()
     pending = 0
 
@@ -360,7 +385,12 @@ async def dovecot_fill(user: str, n: int) -> None:
     for i in range(1, n + 1):
         raw = make_message(i + n * 1000000)
         c.n += 1
-        c.w.write(b"a%d APPEND INBOX {%d+}\r\n" % (c.n, len(raw)) + raw + b"\r\n")
+        # The flags and internal date Congvu's row has (see fill).
+        when = (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i)).strftime(
+            "%d-%b-%Y %H:%M:%S +0000").encode()
+        flags = b"(\\Seen) " if i % 3 else b""
+        c.w.write(b"a%d APPEND INBOX %s\"%s\" {%d+}\r\n" % (c.n, flags, when, len(raw))
+                  + raw + b"\r\n")
         pending += 1
         if pending >= 200:
             await c.w.drain()
@@ -369,6 +399,25 @@ async def dovecot_fill(user: str, n: int) -> None:
     await collect(0)
     await c.close()
     print(f"  dovecot: {n} messages appended in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def maildir_fill(user: str, n: int) -> None:
+    """Message files in ``cur/`` named and dated as Dovecot's own delivery would."""
+    import pwd
+
+    vmail = pwd.getpwnam("vmail")
+    cur = DOVECOT_DIR / "mail" / user / "cur"
+    cur.mkdir(parents=True, exist_ok=True)
+    base = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    for i in range(1, n + 1):
+        when = base + 60 * i  # Congvu's internal_date of message i (see fill)
+        raw = make_message(i + n * 1000000)
+        path = cur / f"{int(when)}.M{i}P1.bench,S={len(raw)}:2,{'S' if i % 3 else ''}"
+        path.write_bytes(raw)
+        os.utime(path, (when, when))
+        os.chown(path, vmail.pw_uid, vmail.pw_gid)
+    for d in (cur.parent, cur):
+        os.chown(d, vmail.pw_uid, vmail.pw_gid)
 
 
 DOVECOT_DIR = Path("/tmp/anchor-dovecot")
@@ -496,8 +545,18 @@ async def run(args: argparse.Namespace) -> None:
         if args.idle:
             print(f"\n== {args.idle} connections in IDLE on a {IDLE_USER}-message INBOX ==",
                   flush=True)
-            ours_kb = await idle_memory(port, f"idle@{DOMAIN}", PASSWORD, args.idle,
-                                        lambda: [rss_kb(proc.pid)])
+            # A fresh server process: one that has just streamed 100,000-message
+            # FETCHes has freed memory to reuse, which would hide the growth.
+            parent2, child2 = ctx.Pipe()
+            fresh = ctx.Process(target=congvu_server, args=(params, settings, child2),
+                                daemon=True)
+            fresh.start()
+            port2 = parent2.recv()
+            try:
+                ours_kb = await idle_memory(port2, f"idle@{DOMAIN}", PASSWORD, args.idle,
+                                            lambda: [rss_kb(fresh.pid)])
+            finally:
+                fresh.terminate()
             theirs_kb = None
             if dovecot:
                 await dovecot_fill("idle", IDLE_USER)
