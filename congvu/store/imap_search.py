@@ -8,7 +8,8 @@ recognised by their class name and attributes, not imported.
 Text keys are RFC 3501 substring matches, case- and diacritic-insensitive:
 the needle is folded like the stored ``search_headers``/``search_body`` and
 compared with ``strpos``. Field keys (FROM, SUBJECT, HEADER x) are anchored
-to their line of ``search_headers`` (one ``name: value`` line per field)
+to their line of ``search_headers`` (one ``name: value`` line per field; read
+from its narrow copy in ``message_search_headers``, migration 007)
 with a regular expression, after ``strpos`` has cheaply ruled out rows that
 do not contain the needle at all. Rows are narrowed to the one mailbox by
 the (account_id, mailbox_id, uid) index before any text is looked at.
@@ -57,6 +58,7 @@ class _Builder:
         self.reader_id = reader_id
         self.tz = tz
         self.needs_blob = False
+        self.needs_headers = False
         self._flags: str | None = None
 
     def flags(self) -> str:
@@ -65,15 +67,19 @@ class _Builder:
         return self._flags
 
     def header_line(self, field: str, needle: str) -> str:
-        """The folded ``field: value`` line contains ``needle``."""
-        self.needs_blob = True
+        """The folded ``field: value`` line contains ``needle``.
+
+        Reads the narrow copy of ``search_headers`` in ``message_search_headers``
+        (migration 007), not the wide blob row.
+        """
+        self.needs_headers = True
         pattern = "(^|\n)" + _regex_literal(field) + ":[^\n]*" + _regex_literal(needle)
-        regex = "b.search_headers ~ " + self.p.add(pattern)
+        regex = "h.headers ~ " + self.p.add(pattern)
         if not needle:
             return "(" + regex + ")"
         # CASE fixes the order: PostgreSQL may evaluate AND-ed quals of equal
         # cost in any order, and the regex on every row is what strpos avoids.
-        return ("(CASE WHEN strpos(b.search_headers, " + self.p.add(needle) + ") > 0 THEN "
+        return ("(CASE WHEN strpos(h.headers, " + self.p.add(needle) + ") > 0 THEN "
                 + regex + " ELSE FALSE END)")
 
     def build(self, k: Any) -> str:
@@ -119,10 +125,11 @@ class _Builder:
             needle = k.value
             if not needle:
                 return "TRUE"
-            self.needs_blob = True
             if k.field == "body":
+                self.needs_blob = True
                 return "strpos(b.search_body, %s) > 0" % p.add(needle)
             if k.field == "text":
+                self.needs_blob = True
                 n = p.add(needle)
                 return ("(strpos(b.search_headers, %s) > 0 OR strpos(b.search_body, %s) > 0)"
                         % (n, n))
@@ -173,6 +180,9 @@ async def search_uids(
     if b.needs_blob:
         sql += (" CROSS JOIN LATERAL (SELECT " + _BLOB_COLUMNS + " FROM message_blobs b"
                 " WHERE b.sha256 = m.sha256 OFFSET 0) b")
+    if b.needs_headers:
+        sql += (" CROSS JOIN LATERAL (SELECT h.headers FROM message_search_headers h"
+                " WHERE h.sha256 = m.sha256 OFFSET 0) h")
     sql += " WHERE (" + cond + ") ORDER BY " + ", ".join(order)
     rows = await conn.fetch(sql, *p.values)
     return [r["uid"] for r in rows]

@@ -89,5 +89,8 @@ async def test_retention_purge_runs_on_one_node_at_a_time(services, org):
         done = await asyncio.gather(imap_retention.purge(services.db, 30),
                                     imap_retention.purge(node2, 30))
         assert sum(done) == 3 and await rows() == 0
+        async with services.db.connection() as conn:  # blobs and their header copies went
+            assert await conn.fetchval("SELECT count(*) FROM message_blobs") == 0
+            assert await conn.fetchval("SELECT count(*) FROM message_search_headers") == 0
     finally:
         await node2.close()

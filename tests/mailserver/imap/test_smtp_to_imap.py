@@ -70,6 +70,8 @@ async def test_delivered_over_smtp_read_over_imaplib(imap, smtp):
         assert typ == "OK" and data == [b"1"]
         typ, data = c.uid("SEARCH", "CHARSET", "UTF-8", "BODY", "\"ngan sach\"")  # folded
         assert typ == "OK" and data == [b"1"]
+        typ, data = c.uid("SEARCH", "SUBJECT", "\"du toan\"", "FROM", "vanthu")  # header keys
+        assert typ == "OK" and data == [b"1"]
         typ, data = c.uid("FETCH", "1", "(FLAGS BODY.PEEK[])")
         assert typ == "OK"
         stored = data[0][1]
