@@ -49,13 +49,13 @@ async def schedule_command(args: argparse.Namespace, d: Directory, settings: Set
     owner = cal_repo.unit_owner(unit)
     if args.action == "publish":
         async with d.db.transaction() as conn:
-            await cal_repo.default_calendar(conn, owner)
+            await cal_repo.default_calendar(conn, owner, f"Lịch công tác – {unit.name}")
             await cal_repo.set_publication(conn, unit.id, args.scope, actor)
         await d.record(actor, "schedule.publish", f"unit:{unit.slug}", {"scope": args.scope})
         print(f"work schedule of {unit.slug} published to: {args.scope}")
         return
     async with d.db.transaction() as conn:
-        cal = await cal_repo.default_calendar(conn, owner)
+        cal = await cal_repo.default_calendar(conn, owner, f"Lịch công tác – {unit.name}")
         scope = await cal_repo.get_publication(conn, unit.id)
         if args.action == "show":
             feed = await cal_repo.active_feed(conn, cal)

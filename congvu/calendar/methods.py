@@ -40,7 +40,14 @@ from congvu.calendar.hooks import run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
 from congvu.calendar.objects import index_of, parse
 from congvu.calendar.props import PropContext, properties
-from congvu.calendar.resources import Resource, calendar_path, resolve
+from congvu.calendar.resources import (
+    UNIT_PREFIX,
+    Resource,
+    calendar_path,
+    readable_unit_schedules,
+    resolve,
+    unit_calendar,
+)
 from congvu.services import Services
 from congvu.store import audit as audit_repo
 from congvu.store import calendars as cal_repo
@@ -191,10 +198,20 @@ async def _children(services: Services, conn: asyncpg.Connection, res: Resource,
     if res.kind == "home" and res.rights.read:
         owner = res.owner
         assert owner is not None
-        await cal_repo.default_calendar(conn, owner)
+        if res.unit is not None:
+            await unit_calendar(conn, res.unit)
+        else:
+            await cal_repo.default_calendar(conn, owner)
         cals = await cal_repo.list_calendars(conn, owner, ("calendar",))
-        return [Resource("calendar", calendar_path(res.path, c), account=res.account,
-                         unit=res.unit, calendar=c, rights=res.rights) for c in cals]
+        out = [Resource("calendar", calendar_path(res.path, c), account=res.account,
+                        unit=res.unit, calendar=c, rights=res.rights) for c in cals]
+        if res.rights.is_owner and res.account is not None:
+            # the work schedules this official reads, bound into the own home
+            for unit, rights in await readable_unit_schedules(services, conn, res.account):
+                cal = await unit_calendar(conn, unit)
+                out.append(Resource("calendar", f"{res.path}{UNIT_PREFIX}{unit.slug}/",
+                                    unit=unit, calendar=cal, rights=rights))
+        return out
     if res.kind == "principal" and res.account is not None:
         return [Resource("proxy", f"{res.path}{k}/", account=res.account, proxy=k)
                 for k in ("calendar-proxy-read", "calendar-proxy-write")]

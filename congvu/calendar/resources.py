@@ -135,6 +135,61 @@ async def rights_on(
     return Rights(read, write, False)
 
 
+def unit_schedule_name(unit: Unit) -> str:
+    return f"Lịch công tác – {unit.name}"
+
+
+async def unit_calendar(conn: asyncpg.Connection, unit: Unit) -> Calendar:
+    """The unit's work-schedule calendar (made on first use)."""
+    return await cal_repo.default_calendar(conn, cal_repo.unit_owner(unit),
+                                           unit_schedule_name(unit))
+
+
+UNIT_PREFIX = "unit-"
+"""In an official's own home, ``unit-SLUG/`` is the unit's work schedule, so
+clients that only look in the home (Thunderbird, DAVx5, phones) show it."""
+
+
+async def _unit_binding(
+    services: Services, conn: asyncpg.Connection, actor: Account, home: str, segs: list[str],
+) -> Resource:
+    unit = await units_repo.get(conn, segs[3][len(UNIT_PREFIX):])
+    rights = await rights_on(services, conn, actor, unit)
+    if not rights.read:
+        raise NotFound(segs[3])
+    cal = await unit_calendar(conn, unit)
+    path = f"{home}{segs[3]}/"
+    if len(segs) == 4:
+        return Resource("calendar", path, unit=unit, calendar=cal, rights=rights)
+    name = segs[4]
+    obj = await cal_repo.find_object(conn, cal, name)
+    return Resource("object", path + name, unit=unit, calendar=cal, name=name, obj=obj,
+                    rights=rights)
+
+
+async def readable_unit_schedules(
+    services: Services, conn: asyncpg.Connection, actor: Account,
+) -> list[tuple[Unit, Rights]]:
+    """Work schedules ``actor`` may read: candidates are the own unit and the
+    units above it, units published to the whole organisation and the units
+    the actor manages; the Authorizer decides each."""
+    ids: set[int] = set()
+    if actor.unit_id is not None:
+        mine = await units_repo.get_by_id(conn, actor.unit_id)
+        ids.update(int(x) for x in mine.path.strip("/").split("/"))
+    ids.update(r.unit_id for r in actor.roles if r.role == "schedule-manager" and r.unit_id)
+    for unit in await units_repo.list_all(conn):
+        if unit.depth == 0 or await cal_repo.get_publication(conn, unit.id) == "organisation":
+            ids.add(unit.id)
+    out = []
+    for uid in sorted(ids):
+        unit = await units_repo.get_by_id(conn, uid)
+        rights = await rights_on(services, conn, actor, unit)
+        if rights.read:
+            out.append((unit, rights))
+    return out
+
+
 async def resolve(
     services: Services, conn: asyncpg.Connection, actor: Account, path: str,
 ) -> Resource:
@@ -204,8 +259,11 @@ async def _resolve(
         if n == 3:
             return Resource("home", home, account=acc, unit=unit, rights=rights)
         own = cal_repo.account_owner(acc) if acc else cal_repo.unit_owner(unit)
+        if acc is not None and acc.id == actor.id and segs[3].startswith(UNIT_PREFIX):
+            return await _unit_binding(services, conn, actor, home, segs)
         if segs[3] == cal_repo.DEFAULT_NAMES[own.kind]:
-            cal = await cal_repo.default_calendar(conn, own)
+            cal = (await unit_calendar(conn, unit) if unit is not None
+                   else await cal_repo.default_calendar(conn, own))
         else:
             try:
                 cal = await cal_repo.get_calendar(conn, own, segs[3])

@@ -52,15 +52,29 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from .errors import Conflict, Invalid, NotFound
 
-SHORT_SPAN = timedelta(days=7)
-"""Objects no longer than this (and not recurring) are found by first_start."""
+SPAN_BUCKETS = (timedelta(days=7), timedelta(days=92), timedelta(days=1100),
+                timedelta(days=11000))
+"""Longest span (last_end - first_start) of span buckets 0-3; bucket 0 holds
+single (non-recurring) objects only, bucket 4 everything longer or unbounded."""
+_FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
+_FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def span_bucket(index: ObjectIndex) -> int:
+    if index.last_end is None:
+        return 4
+    span = index.last_end - index.first_start
+    for k, longest in enumerate(SPAN_BUCKETS):
+        if span <= longest and (k > 0 or not index.recurring):
+            return k
+    return 4
 
 SPECIAL_NAMES = {"schedule-inbox": "inbox", "schedule-outbox": "outbox"}
 DEFAULT_NAMES = {"account": "calendar", "unit": "work-schedule"}
@@ -412,8 +426,7 @@ async def put_object(
         )
         if other is not None and other != href:
             raise Conflict(f"UID {index.uid} is already used by {other}")
-    short = (not index.recurring and index.last_end is not None
-             and index.last_end - index.first_start <= SHORT_SPAN)
+    bucket = span_bucket(index)
     # One statement: take the collection's next change number (the row lock
     # orders writers, RFC 6578), drop a tombstone of the href, upsert.
     row = await conn.fetchrow(
@@ -427,7 +440,7 @@ async def put_object(
                 DELETE FROM calendar_instances
                 WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
             INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
-                first_start, last_end, recurring, short_span, class, schedule_tag, modseq, size,
+                first_start, last_end, recurring, span_bucket, class, schedule_tag, modseq, size,
                 instances_indexed)
             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15
             FROM seq
@@ -435,13 +448,13 @@ async def put_object(
                 uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
                 component = EXCLUDED.component, first_start = EXCLUDED.first_start,
                 last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
-                short_span = EXCLUDED.short_span, class = EXCLUDED.class,
+                span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
                 schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
                 size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
                 updated_at = now()
             RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
         cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
-        index.first_start, index.last_end, index.recurring, short, index.class_,
+        index.first_start, index.last_end, index.recurring, bucket, index.class_,
         schedule_tag, len(text.encode("utf-8")), index.instances is not None,
     )
     if row is None:
@@ -538,19 +551,34 @@ async def multiget(
 
 # --- time-range candidates -------------------------------------------------------
 
-_RANGE_SQL = """
-SELECT {cols} FROM calendar_objects
-WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND short_span
-  AND ($3::text IS NULL OR component = $3)
-  AND ($4::timestamptz IS NULL OR (first_start >= $4 - $6::interval AND last_end >= $4))
-  AND ($5::timestamptz IS NULL OR first_start <= $5)
-UNION ALL
-SELECT {cols} FROM calendar_objects
-WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND NOT short_span
-  AND ($3::text IS NULL OR component = $3)
-  AND ($4::timestamptz IS NULL OR last_end IS NULL OR last_end >= $4)
-  AND ($5::timestamptz IS NULL OR first_start <= $5)
-"""
+_OVERLAP = """(({e} = {s} AND $4 <= {s} AND {s} < $5)
+            OR ({e} > {s} AND $4 < {e} AND $5 > {s}))"""
+
+# RFC 4791 §9.9 from the columns: a single VEVENT by its start and end, a
+# series by its indexed instances; NULL where only parsing can tell.
+_HIT = """CASE
+      WHEN component <> 'VEVENT' THEN NULL
+      WHEN NOT recurring AND last_end IS NOT NULL THEN """ + _OVERLAP.format(
+    s="first_start", e="last_end") + """
+      WHEN instances_indexed THEN EXISTS (
+          SELECT 1 FROM calendar_instances i
+          WHERE i.owner_id = o.owner_id AND i.calendar_id = o.calendar_id AND i.href = o.href
+            AND i.start_at <= $5 AND i.end_at >= $4
+            AND """ + _OVERLAP.format(s="i.start_at", e="i.end_at") + """)
+      END"""
+
+_BRANCH = """
+  SELECT {{cols}}, """ + _HIT + """ AS hit FROM calendar_objects o
+  WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND ($3::text IS NULL OR component = $3)
+    AND span_bucket = {k} AND {bound}"""
+
+# One branch per span bucket, each a bounded range scan of its index.
+_RANGE_SQL = "SELECT * FROM (" + " UNION ALL ".join(
+    [_BRANCH.format(k=k, bound=f"first_start >= $4 - interval '{longest.days} days'"
+                                " AND first_start <= $5 AND last_end >= $4")
+     for k, longest in enumerate(SPAN_BUCKETS)]
+    + [_BRANCH.format(k=4, bound="(last_end IS NULL OR last_end >= $4) AND first_start <= $5")]
+) + ") x WHERE hit IS NOT FALSE"
 
 
 async def objects_in_range(
@@ -570,48 +598,19 @@ async def _in_range(
     conn: asyncpg.Connection, owner_id: int, cal_ids: list[int], component: str | None,
     start: datetime | None, end: datetime | None, with_data: bool,
 ) -> list[StoredObject]:
+    return [obj for obj, _ in await _decided(conn, owner_id, cal_ids, component, start, end,
+                                            with_data)]
+
+
+async def _decided(
+    conn: asyncpg.Connection, owner_id: int, cal_ids: list[int], component: str | None,
+    start: datetime | None, end: datetime | None, with_data: bool,
+) -> list[tuple[StoredObject, bool | None]]:
     sql = _RANGE_SQL.format(cols=_OBJ_COLS if with_data else _META_COLS)
-    rows = await conn.fetch(sql, owner_id, cal_ids, component, start, end, SHORT_SPAN)
-    return [_object(r) for r in rows]
-
-
-_OVERLAP = """(({e} = {s} AND ($4::timestamptz IS NULL OR $4 <= {s})
-                AND ($5::timestamptz IS NULL OR {s} < $5))
-            OR ({e} > {s} AND ($4::timestamptz IS NULL OR $4 < {e})
-                AND ($5::timestamptz IS NULL OR $5 > {s})))"""
-
-_DECIDED_SQL = """
-SELECT * FROM (
-  SELECT {cols}, CASE
-      WHEN component <> 'VEVENT' THEN NULL
-      WHEN short_span THEN """ + _OVERLAP.format(s="first_start", e="last_end") + """
-      WHEN instances_indexed THEN EXISTS (
-          SELECT 1 FROM calendar_instances i
-          WHERE i.owner_id = o.owner_id AND i.calendar_id = o.calendar_id AND i.href = o.href
-            AND ($5::timestamptz IS NULL OR i.start_at <= $5)
-            AND """ + _OVERLAP.format(s="i.start_at", e="i.end_at") + """)
-      END AS hit
-  FROM calendar_objects o
-  WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND short_span
-    AND ($3::text IS NULL OR component = $3)
-    AND ($4::timestamptz IS NULL OR (first_start >= $4 - $6::interval AND last_end >= $4))
-    AND ($5::timestamptz IS NULL OR first_start <= $5)
-  UNION ALL
-  SELECT {cols}, CASE
-      WHEN component <> 'VEVENT' OR NOT instances_indexed THEN NULL
-      ELSE EXISTS (
-          SELECT 1 FROM calendar_instances i
-          WHERE i.owner_id = o.owner_id AND i.calendar_id = o.calendar_id AND i.href = o.href
-            AND ($5::timestamptz IS NULL OR i.start_at <= $5)
-            AND """ + _OVERLAP.format(s="i.start_at", e="i.end_at") + """)
-      END AS hit
-  FROM calendar_objects o
-  WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND NOT short_span
-    AND ($3::text IS NULL OR component = $3)
-    AND ($4::timestamptz IS NULL OR last_end IS NULL OR last_end >= $4)
-    AND ($5::timestamptz IS NULL OR first_start <= $5)
-) x WHERE hit IS NOT FALSE
-"""
+    # Open bounds become far-away instants, so every condition can use the index.
+    rows = await conn.fetch(sql, owner_id, cal_ids, component, start or _FAR_PAST,
+                            end or _FAR_FUTURE)
+    return [(_object(r), r["hit"]) for r in rows]
 
 
 async def objects_overlapping(
@@ -627,10 +626,7 @@ async def objects_overlapping(
     give it exactly: True for a VEVENT that overlaps (a single event by its
     start and end, a recurring one by its indexed instances), None where the
     caller must parse. Objects known not to overlap are left out."""
-    cols = _OBJ_COLS if with_data else _META_COLS
-    sql = _DECIDED_SQL.format(cols=cols)
-    rows = await conn.fetch(sql, cal.owner_id, [cal.id], component, start, end, SHORT_SPAN)
-    return [(_object(r), r["hit"]) for r in rows]
+    return await _decided(conn, cal.owner_id, [cal.id], component, start, end, with_data)
 
 
 async def busy_objects(

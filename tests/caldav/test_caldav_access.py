@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import AN, BINH, HOA, THU, event
 
 from congvu.store import audit as audit_repo
@@ -153,3 +155,27 @@ async def test_principal_property_search_vietnamese(dav) -> None:
     r = await dav.request("REPORT", "/dav/principals/", body=(
         b'<D:principal-search-property-set xmlns:D="DAV:"/>'))
     assert r.status_code == 200 and "displayname" in r.text
+
+
+async def test_unit_schedules_appear_in_each_officials_home(dav) -> None:
+    def listed(text: str) -> set[str]:
+        return {h.rstrip("/").rsplit("/", 1)[-1]
+                for h in re.findall(r"<D:href>([^<]*/unit-[^<]*)</D:href>", text)}
+
+    r = await dav.request("PROPFIND", f"/dav/calendars/users/{AN}/", Depth="1")
+    assert listed(r.text) == {"unit-so-tttt", "unit-ubnd-tp"}
+    assert "Lịch công tác – Sở Thông tin và Truyền thông" in r.text
+    r = await dav.request("PROPFIND", f"/dav/calendars/users/{HOA}/", user=HOA, Depth="1")
+    assert listed(r.text) == {"unit-p-ht", "unit-q-hk", "unit-ubnd-tp"}
+    # the schedule manager writes through her own home; a member reads it in his
+    mine = f"/dav/calendars/users/{THU}/unit-so-tttt/"
+    r = await dav.request("PUT", mine + "w.ics", user=THU, body=event("w", summary="Họp Sở"))
+    assert r.status_code == 201, r.text
+    r = await dav.request("GET", f"/dav/calendars/users/{AN}/unit-so-tttt/w.ics")
+    assert r.status_code == 200 and "Họp Sở" in r.text
+    r = await dav.request("PUT", f"/dav/calendars/users/{AN}/unit-so-tttt/x.ics", body=event("x"))
+    assert r.status_code == 403
+    r = await dav.request("GET", f"/dav/calendars/users/{HOA}/unit-so-tttt/w.ics", user=HOA)
+    assert r.status_code == 404
+    r = await dav.request("GET", UNIT_CAL + "w.ics", user=AN)
+    assert r.status_code == 200

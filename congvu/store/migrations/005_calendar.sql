@@ -41,11 +41,13 @@ CREATE UNIQUE INDEX calendars_one_default ON calendars (owner_id, owner_kind, ki
 CREATE INDEX calendars_account_idx ON calendars (account_id) WHERE account_id IS NOT NULL;
 CREATE INDEX calendars_unit_idx ON calendars (unit_id) WHERE unit_id IS NOT NULL;
 
--- One calendar object resource (RFC 4791 §4.1). The time-range index:
--- short, non-recurring objects (short_span) are found by first_start within
--- [start - 7 days, end] — a bounded slice of the index however long the
--- history; the rest (recurring, unbounded, long, undated VTODO) by last_end.
--- Both sets are supersets; the exact RFC 4791 §9.9 test runs afterwards.
+-- One calendar object resource (RFC 4791 §4.1). The time-range index: every
+-- object falls in a span bucket by last_end - first_start (0: a single event
+-- of at most 7 days; 1: at most 92 days; 2: 1,100; 3: 11,000; 4: longer,
+-- unbounded or undated). Bucket k is searched by first_start within
+-- [start - its longest span, end] — a bounded slice of the index however long
+-- the history — and bucket 4 by last_end. Candidates are a superset; single
+-- events and indexed series are then decided from the columns exactly.
 CREATE TABLE calendar_objects (
     owner_id      integer NOT NULL,
     calendar_id   bigint NOT NULL,
@@ -57,7 +59,7 @@ CREATE TABLE calendar_objects (
     first_start   timestamptz NOT NULL,
     last_end      timestamptz,
     recurring     boolean NOT NULL DEFAULT false,
-    short_span    boolean NOT NULL DEFAULT false,
+    span_bucket   smallint NOT NULL CHECK (span_bucket BETWEEN 0 AND 4),
     -- every instance of a recurring VEVENT is in calendar_instances
     instances_indexed boolean NOT NULL DEFAULT false,
     class         text NOT NULL DEFAULT 'PUBLIC',
@@ -70,13 +72,13 @@ CREATE TABLE calendar_objects (
     PRIMARY KEY (owner_id, calendar_id, href),
     UNIQUE (owner_id, calendar_id, uid),
     FOREIGN KEY (owner_id, calendar_id) REFERENCES calendars(owner_id, id) ON DELETE CASCADE,
-    CHECK (NOT short_span OR last_end IS NOT NULL)
+    CHECK (span_bucket = 4 OR last_end IS NOT NULL)
 );
 CREATE INDEX calendar_objects_modseq_idx ON calendar_objects (owner_id, calendar_id, modseq);
-CREATE INDEX calendar_objects_short_idx ON calendar_objects (owner_id, calendar_id, first_start)
-    WHERE short_span;
-CREATE INDEX calendar_objects_long_idx ON calendar_objects (owner_id, calendar_id, last_end)
-    WHERE NOT short_span;
+CREATE INDEX calendar_objects_span_idx
+    ON calendar_objects (owner_id, calendar_id, span_bucket, first_start) WHERE span_bucket < 4;
+CREATE INDEX calendar_objects_open_idx ON calendar_objects (owner_id, calendar_id, last_end)
+    WHERE span_bucket = 4;
 -- "this UID anywhere in the owner's calendars" (scheduling, Thunderbird's duplicate UID)
 CREATE INDEX calendar_objects_uid_idx ON calendar_objects (owner_id, uid);
 

@@ -1,0 +1,75 @@
+"""``congvu admin schedule publish|show|feed``: unit work-schedule publication and feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import asyncpg
+import pytest
+
+from congvu.cli import main
+
+PW = "Mật-khẩu-2026!"
+
+
+def params_url(p) -> str:  # type: ignore[no-untyped-def]
+    return f"postgresql://{p.user}@/{p.database}?host={p.host}" + (f"&port={p.port}" if p.port else "")
+
+
+@pytest.fixture
+def cli(db_params, tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CONGVU_DATABASE_URL", params_url(db_params))
+    monkeypatch.setenv("CONGVU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CONGVU_CONFIG", raising=False)
+
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(["admin", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run("domain", "add", "hanoi.gov.vn")
+    run("unit", "add", "ubnd-tp", "--name", "UBND Thành phố Hà Nội")
+    run("unit", "add", "so-tttt", "--name", "Sở Thông tin và Truyền thông", "--parent", "ubnd-tp")
+    return run
+
+
+def ok(result: tuple[int, str, str]) -> str:
+    code, out, err = result
+    assert code == 0, err
+    return out
+
+
+def test_schedule_publish_show_feed_and_revoke(cli, db_params) -> None:  # type: ignore[no-untyped-def]
+    out = ok(cli("schedule", "show", "so-tttt"))
+    assert "scope: subtree (default)" in out
+    out = ok(cli("schedule", "show", "ubnd-tp"))
+    assert "scope: organisation (default)" in out
+    assert "published to: unit" in ok(cli("schedule", "publish", "so-tttt", "--scope", "unit"))
+    assert "scope: unit\n" in ok(cli("schedule", "show", "so-tttt"))
+    url = ok(cli("schedule", "feed", "so-tttt")).strip()
+    assert url.startswith("http://") and "/dav/feeds/" in url and url.endswith(".ics")
+    assert ok(cli("schedule", "feed", "so-tttt")).strip() == url  # stable until revoked
+    assert "revoked 1" in ok(cli("schedule", "feed", "so-tttt", "--revoke"))
+    assert ok(cli("schedule", "feed", "so-tttt")).strip() != url
+
+    async def audited() -> list[str]:
+        conn = await asyncpg.connect(**db_params.kwargs())
+        try:
+            rows = await conn.fetch("SELECT action FROM audit_log WHERE action LIKE 'schedule.%'")
+            return [r["action"] for r in rows]
+        finally:
+            await conn.close()
+
+    assert sorted(set(asyncio.run(audited()))) == [
+        "schedule.feed", "schedule.feed.revoke", "schedule.publish"]
+
+
+def test_schedule_bad_input_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _out, err = cli("schedule", "publish", "khong-co", "--scope", "unit")
+    assert code == 2 and "khong-co" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as exc:
+        cli("schedule", "publish", "so-tttt", "--scope", "everyone")
+    assert exc.value.code == 2
