@@ -76,6 +76,8 @@ class Outgoing:
     recipient: str  # lower-case address without mailto:
     ics: bytes  # with METHOD
     address: str = ""  # the address as the organizer wrote it (for SCHEDULE-STATUS)
+    uid: str = ""  # the object's UID (saves the deliverer a parse)
+    whole: bool = False  # a REQUEST with every component (same index as the organizer's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +179,7 @@ def plan(
 # --- organizer side (RFC 6638 §3.2.1) ------------------------------------------
 
 
-def _scheduled_attendees(ics: bytes | None, organizer: str) -> dict[str, str]:
+def _scheduled_attendees(ics: bytes | Calendar | None, organizer: str) -> dict[str, str]:
     """Attendees the server schedules: lower-case address → address as written."""
     if ics is None:
         return {}
@@ -207,12 +209,12 @@ def _skeleton(ics: bytes) -> bytes:
     return cal.to_ical()
 
 
-def _is_cancelled(ics: bytes) -> bool:
+def _is_cancelled(ics: bytes | Calendar) -> bool:
     return any("RECURRENCE-ID" not in c and str(c.get("STATUS", "")).upper() == "CANCELLED"
                for c in _objects(load_calendar(ics)))
 
 
-def _forced(ics: bytes, organizer: str) -> set[str]:
+def _forced(ics: bytes | Calendar, organizer: str) -> set[str]:
     """RFC 6638 §7.2: SCHEDULE-FORCE-SEND=REQUEST sends even without a change."""
     out = set()
     for comp in _objects(load_calendar(ics)):
@@ -228,29 +230,38 @@ def _organizer_plan(old: bytes | None, new: bytes | None, organizer: str, *,
     if new is None:
         # RFC 6638 §3.2.1.3: deleting the organizer's copy cancels for everyone.
         assert old is not None
-        people = _scheduled_attendees(old, organizer)
+        old_cal = load_calendar(old)  # parsed once; the builders below only read it
+        people = _scheduled_attendees(old_cal, organizer)
+        uid = _uid_of(old_cal)
         return Plan("organizer", organizer, tuple(
-            Outgoing("CANCEL", k, itip.cancel_for(old, v, now=now), v) for k, v in people.items()))
+            Outgoing("CANCEL", k, itip.cancel_for(old_cal, v, now=now), v, uid)
+            for k, v in people.items()))
     stored = None
     if sent_by is not None:
         new = stored = itip.set_sent_by(new, sent_by)
-    before = _scheduled_attendees(old, organizer)
-    after = _scheduled_attendees(new, organizer)
+    new_cal = load_calendar(new)
+    uid = _uid_of(new_cal)
+    prev = load_calendar(old) if old is not None else None
+    before = _scheduled_attendees(prev, organizer)
+    after = _scheduled_attendees(new_cal, organizer)
     msgs: list[Outgoing] = []
-    if _is_cancelled(new) and (old is None or not _is_cancelled(old)):
-        msgs = [Outgoing("CANCEL", k, itip.cancel_for(new, v, now=now, bump_sequence=False), v)
-                for k, v in after.items()]
+    if _is_cancelled(new_cal) and (prev is None or not _is_cancelled(prev)):
+        msgs = [Outgoing("CANCEL", k, itip.cancel_for(new_cal, v, now=now, bump_sequence=False),
+                         v, uid) for k, v in after.items()]
         return Plan("organizer", organizer, tuple(msgs), stored)
     significant = old is None or _skeleton(old) != _skeleton(new)
-    forced = _forced(new, organizer)
+    forced = _forced(new_cal, organizer)
     for key, addr in after.items():
         if key not in before or significant or key in forced:
-            msgs.append(Outgoing("REQUEST", key, itip.request_for(new, addr), addr))
+            whole = all(_mine(c, [key]) is not None for c in _objects(new_cal))
+            msgs.append(Outgoing("REQUEST", key, itip.request_for(new_cal, addr), addr, uid,
+                                 whole))
     for key, addr in before.items():
         if key not in after:
             # RFC 6638 §3.2.1.2: an attendee taken off the list gets a CANCEL.
-            msgs.append(Outgoing("CANCEL", key, itip.cancel_for(old, addr, now=now,  # type: ignore[arg-type]
-                                                                 bump_sequence=True), addr))
+            assert prev is not None
+            msgs.append(Outgoing("CANCEL", key, itip.cancel_for(prev, addr, now=now,
+                                                                 bump_sequence=True), addr, uid))
     if forced:
         stored = _drop_param(stored or new, "SCHEDULE-FORCE-SEND")
     if old is not None and not significant:
@@ -283,6 +294,10 @@ def _keep_answers(new: bytes, old: bytes, organizer: str) -> bytes | None:
                     a.params[param] = b.params[param]
                     changed = True
     return cal.to_ical() if changed else None
+
+
+def _uid_of(cal: Calendar) -> str:
+    return next((str(c["UID"]) for c in _objects(cal) if "UID" in c), "")
 
 
 def _drop_param(ics: bytes, param: str) -> bytes:

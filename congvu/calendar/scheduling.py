@@ -60,6 +60,7 @@ NO_AUTHORITY = "3.8"
 FAILED = "5.1"
 BOOKABLE = ("room", "resource")
 _SAFE_HREF = re.compile(r"^[A-Za-z0-9@._~-]{1,150}$")
+_METHOD_LINE = b"\r\nMETHOD:REQUEST\r\n"
 
 
 def new_schedule_tag() -> str:
@@ -113,19 +114,22 @@ async def _free_href(conn: asyncpg.Connection, cal: cal_repo.Calendar, uid: str)
     return href
 
 
-async def _to_inbox(conn: asyncpg.Connection, account: Account, message: bytes) -> None:
+async def _to_inbox(conn: asyncpg.Connection, account: Account, message: bytes,
+                    index: cal_repo.ObjectIndex | None = None) -> None:
     """RFC 6638 §4: the scheduling message itself, METHOD kept, in the inbox.
 
     One message per UID (the store keeps UIDs unique in a collection): a
     newer message about the same event replaces the older one, which the
-    server has already applied to the calendar anyway.
+    server has already applied to the calendar anyway. ``index`` is the
+    message's (the calendar copy's, when there is one: same UID and times).
     """
     inbox = await cal_repo.special_collection(conn, cal_repo.account_owner(account),
                                               "schedule-inbox")
-    parsed = objects.parse(message, ("VEVENT", "VTODO", "VJOURNAL"))
-    older = await cal_repo.find_by_uid(conn, inbox, parsed.uid)
+    if index is None:
+        index = objects.index_of(objects.parse(message, ("VEVENT", "VTODO", "VJOURNAL")))
+    older = await cal_repo.find_by_uid(conn, inbox, index.uid)
     href = older.href if older is not None else f"{uuid.uuid4().hex}.ics"
-    await cal_repo.put_object(conn, inbox, href, objects.index_of(parsed), message)
+    await cal_repo.put_object(conn, inbox, href, index, message)
 
 
 async def _copy_of(conn: asyncpg.Connection, account: Account,
@@ -151,14 +155,22 @@ async def _room_busy(conn: asyncpg.Connection, room: Account, ics: bytes,
 
 
 async def _deliver_request(conn: asyncpg.Connection, services: Any, account: Account,
-                           msg: Outgoing) -> bytes | None:
-    """REQUEST to a local attendee: inbox, calendar copy; a room answers (the REPLY)."""
-    uid = _uid(msg.ics)
+                           msg: Outgoing, shared: cal_repo.ObjectIndex | None = None,
+                           ) -> bytes | None:
+    """REQUEST to a local attendee: inbox, calendar copy; a room answers (the REPLY).
+
+    ``shared`` is the index of the organizer's object: a first invitation with
+    every component has the same one, and is stored without parsing it again.
+    """
+    uid = msg.uid or _uid(msg.ics)
     bookable = account.kind in BOOKABLE
     if bookable:
         await sched_repo.lock_bookings(conn, account.id)
     existing = await _copy_of(conn, account, uid)
-    copy = schedplan.attendee_copy(msg.ics, _b(existing[1].ics) if existing else None)
+    # A first invitation is the REQUEST without METHOD, which parsing drops
+    # (one parse per attendee: this is the cost of a meeting with many).
+    copy = (schedplan.attendee_copy(msg.ics, _b(existing[1].ics)) if existing is not None
+            else msg.ics)
     reply = None
     if bookable:
         busy = await _room_busy(conn, account, copy, uid)
@@ -169,20 +181,26 @@ async def _deliver_request(conn: asyncpg.Connection, services: Any, account: Acc
             if existing is not None:  # a moved booking that no longer fits
                 await objects.remove_object(conn, existing[0], existing[1].href)
             return reply
-    else:
-        await _to_inbox(conn, account, msg.ics)
-    tag = new_schedule_tag()
     if existing is not None:
-        await objects.write_object(conn, existing[0], existing[1].href, copy, schedule_tag=tag)
+        cal, href = existing[0], existing[1].href
     else:
         cal = await cal_repo.default_calendar(conn, cal_repo.account_owner(account))
-        await objects.write_object(conn, cal, await _free_href(conn, cal, uid), copy,
-                                   schedule_tag=tag)
+        href = await _free_href(conn, cal, uid)
+    if (shared is not None and existing is None and not bookable and msg.whole
+            and shared.component in cal.components and _METHOD_LINE in copy):
+        # RFC 4791 §4.1: the stored copy is the REQUEST without its METHOD line.
+        index, data = shared, copy.replace(_METHOD_LINE, b"\r\n", 1)
+    else:
+        parsed = objects.parse(copy, tuple(cal.components) or ("VEVENT", "VTODO"))
+        index, data = objects.index_of(parsed), parsed.data
+    if not bookable:
+        await _to_inbox(conn, account, msg.ics, index)
+    await cal_repo.put_object(conn, cal, href, index, data, new_schedule_tag())
     return reply
 
 
 async def _deliver_cancel(conn: asyncpg.Connection, account: Account, msg: Outgoing) -> None:
-    uid = _uid(msg.ics)
+    uid = msg.uid or _uid(msg.ics)
     existing = await _copy_of(conn, account, uid)
     if account.kind in BOOKABLE:
         await sched_repo.lock_bookings(conn, account.id)
@@ -236,8 +254,15 @@ async def receive_reply(conn: asyncpg.Connection, services: Any, organizer_id: i
 
 async def _send(conn: asyncpg.Connection, services: Any, sender: Account,
                 messages: Sequence[Outgoing], sent_by: Account | None,
-                from_address: str) -> tuple[dict[str, str], list[bytes]]:
-    """Deliver every message; SCHEDULE-STATUS per recipient and rooms' replies."""
+                from_address: str, body: bytes | None = None,
+                ) -> tuple[dict[str, str], list[bytes]]:
+    """Deliver every message; SCHEDULE-STATUS per recipient and rooms' replies.
+
+    ``body`` is the organizer's object the REQUESTs were built from.
+    """
+    shared = None
+    if body is not None and any(m.whole for m in messages):
+        shared = objects.index_of(objects.parse(body, ("VEVENT", "VTODO", "VJOURNAL")))
     statuses: dict[str, str] = {}
     replies: list[bytes] = []
     recipients = [await resolve(conn, msg.recipient) for msg in messages]
@@ -252,7 +277,7 @@ async def _send(conn: asyncpg.Connection, services: Any, sender: Account,
         elif rcpt.kind == "local" and rcpt.account is not None:
             acct = rcpt.account
             if msg.method == "REQUEST":
-                answer = await _deliver_request(conn, services, acct, msg)
+                answer = await _deliver_request(conn, services, acct, msg, shared)
                 if answer is not None:  # a room answered: its REPLY sets 2.0
                     replies.append(answer)
                     continue
@@ -290,7 +315,7 @@ async def schedule_hook(tx: asyncpg.Connection, services: Any, actor: Account, o
     body = plan.stored or new_ics
     if plan.role == "organizer":
         statuses, replies = await _send(tx, services, account, plan.messages, delegate,
-                                        account.address)
+                                        account.address, body)
         if delegate is not None:
             await audit_repo.record(tx, delegate.address, "calendar.schedule-on-behalf",
                                     account.address, {"href": href, "messages": len(plan.messages)})

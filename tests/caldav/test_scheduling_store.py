@@ -6,6 +6,7 @@ The HTTP tests with real clients are in test_scheduling_caldav.py.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from congvu.directory.service import Directory
@@ -21,6 +22,10 @@ async def test_invitation_reply_and_schedule_tags(services: Services, org: Direc
     binh_obj, binh_cal = found
     assert attendee(binh_cal, BINH)["PARTSTAT"] == "NEEDS-ACTION"
     assert binh_obj.schedule_tag
+    # A stored object carries no METHOD (RFC 4791 §4.1) and is indexed by its times.
+    assert "METHOD" not in binh_obj.ics and "END:VEVENT\r\nEND:VCALENDAR" in binh_obj.ics
+    assert binh_obj.first_start == datetime(2026, 3, 5, 2, 0, tzinfo=UTC)
+    assert binh_obj.last_end == datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
     assert any("METHOD:REQUEST" in m for m in await inbox(services, BINH))
     an_obj, an_cal = await copy(services, AN, "hop-1")  # type: ignore[misc]
     assert attendee(an_cal, BINH)["SCHEDULE-STATUS"] == "1.2"
