@@ -328,6 +328,33 @@ async def idle_memory(port: int, user: str, password: str, n: int, mem) -> list[
     return [(a - b) / n for a, b in zip(after, before, strict=True)]
 
 
+async def idle_latency(port_a: int, port_b: int, user: str, password: str,
+                       runs: int = 9) -> float:
+    """Milliseconds from APPEND's OK on node B to ``* n EXISTS`` in an IDLE on node A
+    (two server processes, one database: LISTEN/NOTIFY); the median of ``runs``."""
+    idler = await Client.open(port_a)
+    await idler.cmd(f'LOGIN "{user}" "{password}"')
+    await idler.cmd("SELECT INBOX")
+    idler.w.write(b"i IDLE\r\n")
+    await idler.w.drain()
+    await idler.r.readline()
+    other = await Client.open(port_b)
+    await other.cmd(f'LOGIN "{user}" "{password}"')
+    times = []
+    for i in range(runs):
+        raw = make_message(900000000 + i)
+        await other.cmd(b"APPEND INBOX {%d+}\r\n%s" % (len(raw), raw))
+        t0 = time.perf_counter()
+        while not (await asyncio.wait_for(idler.r.readline(), 10)).endswith(b" EXISTS\r\n"):
+            pass
+        times.append((time.perf_counter() - t0) * 1000)
+    idler.w.write(b"DONE\r\n")
+    await idler.close()
+    await other.cmd("LOGOUT")
+    await other.close()
+    return statistics.median(times)
+
+
 # -- Dovecot ----------------------------------------------------------------------------
 
 
@@ -555,6 +582,10 @@ async def run(args: argparse.Namespace) -> None:
             try:
                 ours_kb = await idle_memory(port2, f"idle@{DOMAIN}", PASSWORD, args.idle,
                                             lambda: [rss_kb(fresh.pid)])
+                # Two nodes on one database: an IDLE on one hears an APPEND on the other.
+                ms = await idle_latency(port, port2, f"probe@{DOMAIN}", PASSWORD)
+                print(f"  congvu: IDLE on node A sees APPEND made on node B after {ms:.1f} ms"
+                      " (median)", flush=True)
             finally:
                 fresh.terminate()
             theirs_kb = None
