@@ -10,6 +10,7 @@ messages needs neither a giant list nor a giant string.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from congvu.mailserver.mime import section_bytes
@@ -33,6 +34,14 @@ _COLUMNS = {
     "BINARY": ("raw", "part_map"),
     "BINARY.SIZE": ("raw", "part_map"),
 }
+
+
+class _Encoded(dict[str, bytes]):
+    """Flag texts as bytes, each encoded once (a mailbox has few distinct sets)."""
+
+    def __missing__(self, text: str) -> bytes:
+        value = self[text] = text.encode("utf-8")
+        return value
 
 
 def _columns(attrs: tuple[c.FetchAttr, ...]) -> set[str]:
@@ -141,22 +150,31 @@ class FetchCommands:
                 fmt = (b"* %d FETCH (UID %d FLAGS (%s))\r\n" if simple[0] == "UID"
                        else b"* %d FETCH (FLAGS (%s))\r\n")
                 with_uid = simple[0] == "UID"
-                cache: dict[str, bytes] = {}
+                enc = _Encoded()
                 async for recs in msgs.fetch_flag_rows(conn, ref.owner_id, ref.mailbox_id,
                                                        ranges, ref.reader_id,
                                                        changedsince=changedsince):
                     out = self._out
-                    for uid, text in recs:
-                        # Both ascend: walk the view instead of searching it.
-                        while pos < n and uids[pos] < uid:
-                            pos += 1
-                        if pos >= n or uids[pos] != uid:
-                            continue  # not (yet) in this session's view
-                        fl = cache.get(text)
-                        if fl is None:
-                            fl = cache[text] = text.encode("utf-8")
-                        out.append(fmt % (pos + 1, uid, fl) if with_uid
-                                   else fmt % (pos + 1, fl))
+                    k = len(recs)
+                    if uids[pos:pos + k] == array("Q", [rec[0] for rec in recs]):
+                        # The usual case: the batch is exactly the view's next k
+                        # messages, so sequence numbers simply count on.
+                        if with_uid:
+                            out.extend([fmt % (seq, uid, enc[text])
+                                        for seq, (uid, text) in enumerate(recs, pos + 1)])
+                        else:
+                            out.extend([fmt % (seq, enc[text])
+                                        for seq, (_uid, text) in enumerate(recs, pos + 1)])
+                        pos += k
+                    else:
+                        for uid, text in recs:
+                            # Both ascend: walk the view instead of searching it.
+                            while pos < n and uids[pos] < uid:
+                                pos += 1
+                            if pos >= n or uids[pos] != uid:
+                                continue  # not (yet) in this session's view
+                            out.append(fmt % (pos + 1, uid, enc[text]) if with_uid
+                                       else fmt % (pos + 1, enc[text]))
                     await self.flush()
                 return
             async for batch in msgs.fetch_rows(conn, ref.owner_id, ref.mailbox_id, ranges,

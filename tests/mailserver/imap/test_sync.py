@@ -52,6 +52,32 @@ async def test_expunge_from_another_session_waits_for_an_allowed_moment(imap, se
     await b.close()
 
 
+async def test_flags_resync_keeps_numbers_when_view_and_store_differ(imap, services):
+    """UID FETCH 1:* (FLAGS) (Thunderbird's resync) when the store holds rows the
+    session does not show yet (new mail) or any more (reported expunges)."""
+    for s in "abcd":
+        await deliver(services, AN, message(s), flags=("\\Seen",) if s == "b" else ())
+    a = await _select(imap.port)
+    b = await _select(imap.port)
+    assert ok(await b.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("EXPUNGE"))
+    await deliver(services, AN, message("e"))
+    lines = await a.cmd("FETCH 1:* (FLAGS)")  # the expunge may not be reported yet
+    assert lines[:-1] == [b"* 1 FETCH (FLAGS ())\r\n", b"* 2 FETCH (FLAGS (\\Seen \\Deleted))\r\n",
+                          b"* 3 FETCH (FLAGS ())\r\n", b"* 4 FETCH (FLAGS ())\r\n",
+                          b"* 5 EXISTS\r\n"]
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")
+    assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+                          b"* 2 FETCH (UID 2 FLAGS (\\Seen \\Deleted))\r\n",
+                          b"* 3 FETCH (UID 3 FLAGS ())\r\n", b"* 4 FETCH (UID 4 FLAGS ())\r\n",
+                          b"* 5 FETCH (UID 5 FLAGS ())\r\n", b"* 2 EXPUNGE\r\n"]
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")  # now the view is 1, 3, 4, 5
+    assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n", b"* 2 FETCH (UID 3 FLAGS ())\r\n",
+                          b"* 3 FETCH (UID 4 FLAGS ())\r\n", b"* 4 FETCH (UID 5 FLAGS ())\r\n"]
+    await a.close()
+    await b.close()
+
+
 async def test_new_mail_and_flag_changes_reach_other_sessions(imap, services):
     await deliver(services, AN, message("a"))
     a = await _select(imap.port)
