@@ -23,11 +23,21 @@ from .framer import CommandReady
 from .parser import is_idle_done
 from .state import ANY_STATE, AUTH_STATES, allowed_in
 
-__all__ = ["ExtCommands"]
+__all__ = ["ExtCommands", "with_virtual"]
 
 IDLE_POLL_SECONDS = 30.0
 #: RFC 5161 §3.1: what ENABLE can turn on here.
 ENABLEABLE = ("CONDSTORE", "QRESYNC")
+
+
+def with_virtual(rights: str) -> str:
+    """``rights`` plus RFC 4314 §2.1.1's virtual "c" and "d" where their members are."""
+    out = rights
+    if any(x in rights for x in "kx") and "c" not in rights:
+        out += "c"
+    if any(x in rights for x in "te") and "d" not in rights:
+        out += "d"
+    return out
 
 
 class ExtCommands:
@@ -136,11 +146,13 @@ class ExtCommands:
                      code="NOPERM")
 
     # -- ACL (RFC 4314) -------------------------------------------------------------------
+    # Responses carry the virtual rights of RFC 4314 §2.1.1 for RFC 2086 clients:
+    # "c" with any of k/x ("create"), "d" with any of t/e ("delete").
 
     @allowed_in(*AUTH_STATES)
     async def do_myrights(self: Any, cmd: c.MyRights) -> None:
         ref, _mb = await self.resolve(cmd.mailbox)
-        self.send(r.myrights(ref.display, ref.rights))
+        self.send(r.myrights(ref.display, with_virtual(ref.rights)))
         self.ok(cmd.tag, "MYRIGHTS completed")
 
     @allowed_in(*AUTH_STATES)
@@ -159,7 +171,7 @@ class ExtCommands:
         for acc in readers:
             if acc.id not in done:
                 entries.append((acc.address, READ_RIGHTS))
-        self.send(r.acl(ref.display, entries))
+        self.send(r.acl(ref.display, [(who, with_virtual(rights)) for who, rights in entries]))
         self.ok(cmd.tag, "GETACL completed")
 
     @allowed_in(*AUTH_STATES)
@@ -168,10 +180,11 @@ class ExtCommands:
         if "a" not in ref.rights:
             raise ImapNo("Only the owner may list rights", code="NOPERM")
         if cmd.identifier.lower() == ref.owner_address:
-            self.send(r.listrights(ref.display, cmd.identifier, OWNER_RIGHTS, []))
+            self.send(r.listrights(ref.display, cmd.identifier, with_virtual(OWNER_RIGHTS), []))
         else:
-            # What a grant can give: nothing, mail-read (lr) or mail-manage (+swite).
-            self.send(r.listrights(ref.display, cmd.identifier, "", ["lr", "swite"]))
+            # What a grant can give: nothing, mail-read (lr) or mail-manage (+swite);
+            # "d" is tied to the rights its members t/e are tied to (§2.1.1).
+            self.send(r.listrights(ref.display, cmd.identifier, "", ["lr", "swited"]))
         self.ok(cmd.tag, "LISTRIGHTS completed")
 
     @allowed_in(*AUTH_STATES)

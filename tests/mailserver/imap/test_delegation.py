@@ -83,11 +83,11 @@ async def test_manage_grant_flags_and_seen_per_user(imap, services, org):
     lines = await leader.cmd("NOOP")
     assert b"* 2 EXPUNGE\r\n" in lines and b"* 2 EXISTS\r\n" in lines
     lines = await leader.cmd("GETACL INBOX")
-    assert lines[0] == f"* ACL \"INBOX\" {AN} lrswipkxtea {THU} lrswite\r\n".encode()
+    assert lines[0] == f"* ACL \"INBOX\" {AN} lrswipkxteacd {THU} lrswited\r\n".encode()
     lines = await leader.cmd(f"LISTRIGHTS INBOX {THU}")
-    assert lines[0] == f'* LISTRIGHTS "INBOX" {THU} "" lr swite\r\n'.encode()
+    assert lines[0] == f'* LISTRIGHTS "INBOX" {THU} "" lr swited\r\n'.encode()
     assert st(await leader.cmd(f"SETACL INBOX {THU} +x")).startswith(b"NO [NOPERM]")
-    assert (await leader.cmd("MYRIGHTS INBOX"))[0] == b'* MYRIGHTS "INBOX" lrswipkxtea\r\n'
+    assert (await leader.cmd("MYRIGHTS INBOX"))[0] == b'* MYRIGHTS "INBOX" lrswipkxteacd\r\n'
     entries = await services.directory.audit(actor=THU)
     actions = {e.action for e in entries}
     assert {"imap.select", "imap.store", "imap.move", "imap.append"} <= actions
