@@ -133,3 +133,25 @@ async def test_namespace(imap):
     lines = await c.cmd("NAMESPACE")
     assert lines[0] == b'* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL\r\n'
     await c.close()
+
+
+async def test_check_quota_and_acl_transcripts(imap, services):
+    """CHECK (RFC 3501 §6.4.1), GETQUOTA/SETQUOTA (RFC 9208 §4.2-4.3) and
+    SETACL/DELETEACL (RFC 4314 §3.1-3.2: rights come from delegation grants)."""
+    await deliver(services, AN, message("a", "x" * 3000))
+    c = await _login(imap)
+    assert (await c.cmd("CHECK"))[-1].split(b" ", 1)[1].startswith(b"BAD")  # not selected
+    assert ok(await c.cmd("SELECT INBOX"))
+    assert (await c.cmd("CHECK"))[-1].split(b" ", 2)[1] == b"OK"
+    lines = await c.cmd('GETQUOTA ""')
+    used = (await services.directory.get_account(AN)).used_bytes
+    assert lines[0] == b'* QUOTA "" (STORAGE %d 2097152)\r\n' % ((used + 1023) // 1024)
+    assert ok(lines)
+    lines = await c.cmd('GETQUOTA "nobody@hanoi.gov.vn"')
+    assert lines[-1].split(b" ", 1)[1].startswith(b"NO [NONEXISTENT]")
+    lines = await c.cmd('SETQUOTA "" (STORAGE 1)')
+    assert lines[-1].split(b" ", 1)[1].startswith(b"NO [NOPERM]")
+    for cmd in ("SETACL INBOX thu.lt@hanoi.gov.vn lr", "DELETEACL INBOX thu.lt@hanoi.gov.vn"):
+        lines = await c.cmd(cmd)
+        assert lines[-1].split(b" ", 1)[1].startswith(b"NO [NOPERM]"), lines
+    await c.close()
