@@ -13,6 +13,7 @@ modified UTF-7 is a wire matter (RFC 3501 §5.1.3).
 from __future__ import annotations
 
 import json
+import sys
 from array import array
 from dataclasses import dataclass
 
@@ -291,8 +292,10 @@ async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: in
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         mb = await get_mailbox_by_id(conn, account_id, mailbox_id)
-        uids = await conn.fetchval(
-            "SELECT array_agg(uid ORDER BY uid) FROM mailbox_messages "
+        # The UIDs as one bytea of big-endian int8s: 100,000 of them arrive as
+        # 800 KB that become an array at C speed, not 100,000 Python ints.
+        packed = await conn.fetchval(
+            "SELECT string_agg(int8send(uid), ''::bytea ORDER BY uid) FROM mailbox_messages "
             "WHERE account_id = $1 AND mailbox_id = $2 AND expunged_at IS NULL",
             account_id, mailbox_id,
         )
@@ -310,7 +313,12 @@ async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: in
                 " AND s.reader_id = $3 AND s.uid = m.uid)",
                 account_id, mailbox_id, reader_id,
             )
-    return SelectState(mb, array("Q", uids or ()), first)
+    uids = array("Q")
+    if packed:
+        uids.frombytes(packed)
+        if sys.byteorder == "little":
+            uids.byteswap()
+    return SelectState(mb, uids, first)
 
 
 async def status(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
