@@ -57,7 +57,7 @@ class Params:
 
     def add(self, value: Any) -> str:
         self.values.append(value)
-        return "$%d" % len(self.values)
+        return f"${len(self.values)}"
 
 
 def flags_expr(p: Params, reader_id: int | None) -> str:
@@ -70,8 +70,8 @@ def ranges_join(p: Params, ranges: Sequence[tuple[int, int]]) -> str:
     """Restrict ``m.uid`` to inclusive UID ranges with one index probe per range."""
     lo = p.add([a for a, _ in ranges])
     hi = p.add([b for _, b in ranges])
-    return (" JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi)"
-            " ON m.uid BETWEEN r.lo AND r.hi" % (lo, hi))
+    return (f" JOIN unnest({lo}::bigint[], {hi}::bigint[]) AS r(lo, hi)"
+            " ON m.uid BETWEEN r.lo AND r.hi")
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,19 +272,19 @@ async def store_flags(
         q = Params(*p.values)
         f = q.add(shared_flags)
         if mode == "+":
-            new = "m.flags || ARRAY(SELECT x FROM unnest(%s::text[]) x WHERE x <> ALL(m.flags))" % f
-            differs = "NOT (m.flags @> %s::text[])" % f
+            new = f"m.flags || ARRAY(SELECT x FROM unnest({f}::text[]) x WHERE x <> ALL(m.flags))"
+            differs = f"NOT (m.flags @> {f}::text[])"
         elif mode == "-":
-            new = "ARRAY(SELECT x FROM unnest(m.flags) x WHERE x <> ALL(%s::text[]))" % f
-            differs = "m.flags && %s::text[]" % f
+            new = f"ARRAY(SELECT x FROM unnest(m.flags) x WHERE x <> ALL({f}::text[]))"
+            differs = f"m.flags && {f}::text[]"
         elif reader_id is None:
-            new = "%s::text[]" % f
-            differs = "NOT (m.flags @> %s::text[] AND m.flags <@ %s::text[])" % (f, f)
+            new = f"{f}::text[]"
+            differs = f"NOT (m.flags @> {f}::text[] AND m.flags <@ {f}::text[])"
         else:  # replace, keeping the owner's own \Seen (not the delegate's to change)
-            new = ("%s::text[] || CASE WHEN '\\Seen' = ANY(m.flags) THEN ARRAY['\\Seen']"
-                   " ELSE '{}'::text[] END" % f)
-            differs = ("NOT (array_remove(m.flags, '\\Seen') @> %s::text[]"
-                       " AND array_remove(m.flags, '\\Seen') <@ %s::text[])" % (f, f))
+            new = (f"{f}::text[] || CASE WHEN '\\Seen' = ANY(m.flags) THEN ARRAY['\\Seen']"
+                   " ELSE '{}'::text[] END")
+            differs = (f"NOT (array_remove(m.flags, '\\Seen') @> {f}::text[]"
+                       f" AND array_remove(m.flags, '\\Seen') <@ {f}::text[])")
         rows = await conn.fetch(
             "UPDATE mailbox_messages AS t SET flags = sub.new, modseq = " + q.add(ms)
             + " FROM (SELECT m.uid, " + new + " AS new FROM mailbox_messages m" + where
@@ -464,7 +464,7 @@ async def append_messages(
         cols = ["sha256", *row.keys()]
         await conn.execute(
             "INSERT INTO message_blobs (" + ", ".join(cols) + ") VALUES ("
-            + ", ".join("$%d" % (k + 1) for k in range(len(cols)))
+            + ", ".join(f"${k + 1}" for k in range(len(cols)))
             + ") ON CONFLICT (sha256) DO NOTHING",
             sha, *row.values(),
         )

@@ -108,8 +108,8 @@ class _Builder:
                 return "FALSE"
             lo = p.add([a for a, _ in ranges])
             hi = p.add([b for _, b in ranges])
-            return ("EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi)"
-                    " WHERE m.uid BETWEEN r.lo AND r.hi)" % (lo, hi))
+            return (f"EXISTS (SELECT 1 FROM unnest({lo}::bigint[], {hi}::bigint[]) AS r(lo, hi)"
+                    " WHERE m.uid BETWEEN r.lo AND r.hi)")
         if kind == "DateKey":
             # RFC 3501 §6.4.4: dates "disregarding time and timezone"; we take
             # the organisation's local date (settings.timezone).
@@ -127,12 +127,11 @@ class _Builder:
                 return "TRUE"
             if k.field == "body":
                 self.needs_blob = True
-                return "strpos(b.search_body, %s) > 0" % p.add(needle)
+                return f"strpos(b.search_body, {p.add(needle)}) > 0"
             if k.field == "text":
                 self.needs_blob = True
                 n = p.add(needle)
-                return ("(strpos(b.search_headers, %s) > 0 OR strpos(b.search_body, %s) > 0)"
-                        % (n, n))
+                return (f"(strpos(b.search_headers, {n}) > 0 OR strpos(b.search_body, {n}) > 0)")
             return self.header_line(k.field, needle)
         if kind == "Header":
             return self.header_line(k.name.lower(), k.value)

@@ -19,12 +19,13 @@ from .state import ANY_STATE, AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuthCommands", "AUTHENTICATED_CAPABILITIES"]
+__all__ = ["AUTHENTICATED_CAPABILITIES", "AuthCommands"]
 
 _BASE = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE")
 
 #: After login (RFC 3501 §7.2.1: the list may change after authentication).
-AUTHENTICATED_CAPABILITIES = _BASE + (
+AUTHENTICATED_CAPABILITIES: tuple[str, ...] = (
+    *_BASE,
     "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE",
     "LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "CONDSTORE", "QRESYNC", "SORT",
     "QUOTA", "QUOTA=RES-STORAGE", "ACL", "RIGHTS=texk", "MULTIAPPEND", "STATUS=SIZE",

@@ -43,6 +43,8 @@ def with_virtual(rights: str) -> str:
 class ExtCommands:
     """Mixin: see :class:`.session.Session` for the attributes used."""
 
+    _wake: asyncio.Event | None
+
     @allowed_in(*ANY_STATE)
     async def do_id(self: Any, cmd: c.Id) -> None:
         # RFC 2971 §3.3: the server's own identity; no version to help attackers.

@@ -63,6 +63,8 @@ def canonical_name(name: str) -> str:
 class MailboxCommands:
     """Mixin: see :class:`.session.Session` for the attributes used."""
 
+    selected: SelectedMailbox | None
+
     # -- access ------------------------------------------------------------------
 
     async def rights_for(self: Any, owner_id: int) -> str:

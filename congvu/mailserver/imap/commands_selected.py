@@ -155,6 +155,7 @@ class SelectedCommands:
                 await self.audit(dest, "copy-in", uids=list(res.dest_uids)[:100])
         if move:
             if code:  # RFC 6851 §4.3: COPYUID in an untagged OK before the expunges
+                assert res is not None
                 self.send(r.untagged_ok(code, "Moved"))
                 code = None
                 sel.pending.update(sel.in_view(list(res.source_uids)))

@@ -61,7 +61,7 @@ def message(subject: str = "Báo cáo tuần", body: str = "Nội dung báo cáo
         f"Date: {date}\r\nMessage-ID: <{hashlib.md5((subject + body).encode()).hexdigest()}"
         f"@hanoi.gov.vn>\r\n{extra}MIME-Version: 1.0\r\n"
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-    ).encode("utf-8") + body.encode("utf-8")
+    ).encode() + body.encode("utf-8")
 
 
 async def deliver(services: Services, address: str, raw: bytes, mailbox: str = "INBOX",

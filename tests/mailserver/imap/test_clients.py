@@ -4,7 +4,6 @@ COMPRESS=DEFLATE (RFC 4978) end to end."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 import subprocess
 from pathlib import Path
 
