@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,6 +28,7 @@ __all__ = [
     "Mailbox",
     "MailboxStatus",
     "SelectState",
+    "UidCache",
     "create_mailbox",
     "delete_mailbox",
     "get_mailbox",
@@ -283,22 +286,112 @@ async def other_subscriptions(conn: asyncpg.Connection, account_id: int,
     return frozenset(r["name"] for r in rows)
 
 
+class UidCache:
+    """One node's copy of recently selected mailboxes' visible UIDs.
+
+    Never trusted blindly (DESIGN principle 4): each entry carries the
+    UIDVALIDITY and HIGHESTMODSEQ it was read at, and :func:`select_state`
+    compares them with the mailbox row read in the same snapshot. Every
+    change to which messages are visible (delivery, APPEND, COPY/MOVE,
+    EXPUNGE, restore, DELETE's hand-over) raises the mailbox's highestmodseq
+    in the same transaction, so an equal modseq means an equal UID set, and
+    a higher one is caught up from the rows changed since (the modseq index).
+    Least recently used entries go first beyond ``max_uids`` UIDs in all, and
+    none is used after ``max_age`` seconds: the retention purge deletes
+    expunged rows outright after ``retention_days``, which no modseq records.
+    """
+
+    def __init__(self, max_uids: int = 2_000_000, max_age: float = 3600.0) -> None:
+        self.max_uids = max_uids
+        self.max_age = max_age
+        self._entries: OrderedDict[tuple[int, int], tuple[int, int, array, float]] = (
+            OrderedDict())
+        self._total = 0
+
+    def get(self, account_id: int, mailbox_id: int) -> tuple[int, int, array] | None:
+        """(uidvalidity, modseq, uids) as last read, or None."""
+        entry = self._entries.get((account_id, mailbox_id))
+        if entry is None:
+            return None
+        if time.monotonic() - entry[3] > self.max_age:
+            self._drop((account_id, mailbox_id))
+            return None
+        self._entries.move_to_end((account_id, mailbox_id))
+        return entry[0], entry[1], entry[2]
+
+    def put(self, account_id: int, mailbox_id: int, uidvalidity: int, modseq: int,
+            uids: array) -> None:
+        key = (account_id, mailbox_id)
+        old = self._entries.get(key)
+        if old is not None and old[0] == uidvalidity and old[1] == modseq:
+            return  # already this state (keeps its age: it was read from the database then)
+        self._drop(key)
+        if len(uids) > self.max_uids:
+            return
+        self._entries[key] = (uidvalidity, modseq, array("Q", uids), time.monotonic())
+        self._total += len(uids)
+        while self._total > self.max_uids:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._total -= len(old[2])
+
+
+#: Caught up from the changed rows below this many; else read afresh.
+_CATCH_UP_LIMIT = 5000
+
+
+async def _visible_uids(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
+                        mb: Mailbox, cache: UidCache | None) -> array:
+    entry = cache.get(account_id, mailbox_id) if cache is not None else None
+    if entry is not None and entry[0] == mb.uidvalidity and entry[1] <= mb.highestmodseq:
+        _v, modseq, cached = entry
+        if modseq == mb.highestmodseq:
+            return array("Q", cached)
+        rows = await conn.fetch(
+            "SELECT uid, expunged_at IS NOT NULL AS gone FROM mailbox_messages"
+            " WHERE account_id = $1 AND mailbox_id = $2 AND modseq > $3 LIMIT $4",
+            account_id, mailbox_id, modseq, _CATCH_UP_LIMIT + 1,
+        )
+        if len(rows) <= _CATCH_UP_LIMIT:
+            last = cached[-1] if cached else 0
+            gone = {r["uid"] for r in rows if r["gone"]}
+            # UIDs only grow (RFC 3501 §2.3.1.1): a visible row the cache has
+            # not seen is above its last UID; others changed only their flags.
+            new = sorted(r["uid"] for r in rows if not r["gone"] and r["uid"] > last)
+            uids = array("Q", (u for u in cached if u not in gone)) if gone else array("Q", cached)
+            uids.extend(new)
+            return uids
+    # The UIDs as one bytea of big-endian int8s: 100,000 of them arrive as
+    # 800 KB that become an array at C speed, not 100,000 Python ints.
+    packed = await conn.fetchval(
+        "SELECT string_agg(int8send(uid), ''::bytea ORDER BY uid) FROM mailbox_messages "
+        "WHERE account_id = $1 AND mailbox_id = $2 AND expunged_at IS NULL",
+        account_id, mailbox_id,
+    )
+    uids = array("Q")
+    if packed:
+        uids.frombytes(packed)
+        if sys.byteorder == "little":
+            uids.byteswap()
+    return uids
+
+
 async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
-                       reader_id: int | None) -> SelectState:
+                       reader_id: int | None, cache: UidCache | None = None) -> SelectState:
     """Mailbox row and visible UIDs in one snapshot (RFC 3501 §6.3.1).
 
     Reads only this mailbox's index range (account_id, mailbox_id, uid), so
-    the time does not depend on the rest of the database.
+    the time does not depend on the rest of the database; with this node's
+    :class:`UidCache`, only the rows changed since it last looked.
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         mb = await get_mailbox_by_id(conn, account_id, mailbox_id)
-        # The UIDs as one bytea of big-endian int8s: 100,000 of them arrive as
-        # 800 KB that become an array at C speed, not 100,000 Python ints.
-        packed = await conn.fetchval(
-            "SELECT string_agg(int8send(uid), ''::bytea ORDER BY uid) FROM mailbox_messages "
-            "WHERE account_id = $1 AND mailbox_id = $2 AND expunged_at IS NULL",
-            account_id, mailbox_id,
-        )
+        uids = await _visible_uids(conn, account_id, mailbox_id, mb, cache)
+        if cache is not None:
+            cache.put(account_id, mailbox_id, mb.uidvalidity, mb.highestmodseq, uids)
         if reader_id is None:
             first = await conn.fetchval(
                 "SELECT min(uid) FROM mailbox_messages WHERE account_id = $1 AND mailbox_id = $2 "
@@ -313,11 +406,6 @@ async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: in
                 " AND s.reader_id = $3 AND s.uid = m.uid)",
                 account_id, mailbox_id, reader_id,
             )
-    uids = array("Q")
-    if packed:
-        uids.frombytes(packed)
-        if sys.byteorder == "little":
-            uids.byteswap()
     return SelectState(mb, uids, first)
 
 

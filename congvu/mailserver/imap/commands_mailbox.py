@@ -136,7 +136,8 @@ class MailboxCommands:
         ref, mb = await self.resolve(cmd.mailbox, "lr")
         readonly = cmd.readonly or not any(x in ref.rights for x in "stwe")
         async with self.services.db.connection() as conn:
-            st = await mstore.select_state(conn, ref.owner_id, mb.id, ref.reader_id)
+            st = await mstore.select_state(conn, ref.owner_id, mb.id, ref.reader_id,
+                                           self.hub.uid_cache)
         mb = st.mailbox
         sel = SelectedMailbox(ref, st.uids, mb.uidvalidity, mb.highestmodseq, readonly)
         self.send(r.flags(SYSTEM_FLAGS + KEYWORDS))

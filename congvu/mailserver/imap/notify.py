@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from congvu.store.db import Database
-from congvu.store.imapstore import NOTIFY_CHANNEL
+from congvu.store.imapstore import NOTIFY_CHANNEL, UidCache
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class NotifyHub:
         self._lost = asyncio.Event()
         self._closing = False
         self.listening = asyncio.Event()
+        #: This node's validated copy of selected mailboxes' UIDs (SELECT).
+        self.uid_cache = UidCache()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="imap-notify")

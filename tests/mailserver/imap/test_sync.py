@@ -78,6 +78,41 @@ async def test_flags_resync_keeps_numbers_when_view_and_store_differ(imap, servi
     await b.close()
 
 
+async def test_select_after_changes_on_this_and_another_node(imap, services):
+    """SELECT uses the node's UID cache only as far as the database confirms it."""
+    for s in "abcdef":
+        await deliver(services, AN, message(s))
+
+    async def view(port: int) -> list[bytes]:
+        c = await _select(port)
+        lines = await c.cmd("UID SEARCH ALL")
+        await c.close()
+        return lines[0].split()[2:]
+
+    assert await view(imap.port) == [b"1", b"2", b"3", b"4", b"5", b"6"]  # fills the cache
+    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
+    node2 = Services.build(services.settings, db2, tls=services.tls)
+    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
+    try:
+        other = await _select(srv2.port)
+        assert ok(await other.cmd("STORE 2,4 +FLAGS.SILENT (\\Deleted)"))
+        assert ok(await other.cmd("EXPUNGE"))
+        assert ok(await other.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)"))
+        await other.close()
+        await deliver(node2, AN, message("g"))
+        assert await view(imap.port) == [b"1", b"3", b"5", b"6", b"7"]  # caught up
+        assert await view(imap.port) == [b"1", b"3", b"5", b"6", b"7"]  # unchanged
+        assert await view(srv2.port) == [b"1", b"3", b"5", b"6", b"7"]
+        c = await _select(imap.port)
+        lines = await c.cmd("FETCH 1:* (UID)")
+        assert [x.split(b"UID ")[1] for x in lines[:-1]] == [b"1)\r\n", b"3)\r\n", b"5)\r\n",
+                                                            b"6)\r\n", b"7)\r\n"]
+        await c.close()
+    finally:
+        await srv2.stop()
+        await db2.close()
+
+
 async def test_new_mail_and_flag_changes_reach_other_sessions(imap, services):
     await deliver(services, AN, message("a"))
     a = await _select(imap.port)
