@@ -526,6 +526,7 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
                                         old.ics.encode() if old else None, parsed.data)
         scheduled = new_body is not None and new_body != parsed.data
         if scheduled:
+            assert new_body is not None
             try:
                 parsed = parse(new_body, cal.components or ("VEVENT", "VTODO"))
             except ical.InvalidCalendarData as exc:

@@ -133,6 +133,7 @@ async def properties(
         return out
     if kind == "calendar":
         _calendar_props(res, want, out)
+        assert res.calendar is not None
         await schedule_dav.collection_properties(ctx.conn, res.account, res.calendar, want, out)
         if want(dav("owner")):
             out[dav("owner")] = href(await _owner_principal(res) or me)
@@ -243,8 +244,8 @@ async def _principal_props(ctx: PropContext, res: Resource, want, out) -> None: 
             out[caldav("calendar-user-address-set")] = hrefs([res.path])
         if want(dav("group-member-set")):
             ids = await accounts_repo.accounts_in_units(ctx.conn, [unit.id])
-            members = [await accounts_repo.get_by_id(ctx.conn, i) for i in ids]
-            out[dav("group-member-set")] = hrefs(principal_path(m) for m in members)
+            in_unit = [await accounts_repo.get_by_id(ctx.conn, i) for i in ids]
+            out[dav("group-member-set")] = hrefs(principal_path(m) for m in in_unit)
         return
     assert acc is not None
     if want(dav("displayname")):
@@ -278,9 +279,6 @@ async def _principal_props(ctx: PropContext, res: Resource, want, out) -> None: 
         out[dav("group-membership")] = hrefs(groups)
     if want(dav("supported-report-set")):
         out[dav("supported-report-set")] = _reports(PRINCIPAL_REPORTS)
-
-
-ALLPROP_EXCLUDED = frozenset()  # every live property is cheap enough for allprop
 
 
 def object_paths(res: Resource) -> str:

@@ -77,7 +77,7 @@ async def report(services: Services, request: Request, actor: Account, path: str
             if res.kind in ("missing",) or (res.kind == "object" and res.obj is None):
                 raise DavError(404)
             ms = Multistatus(minimal=minimal)
-            ms.add(res.path, await _expand(ctx, res, rep.items, depth=0))
+            ms.add(res.path, await _expand(ctx, res, rep.items, depth=0))  # type: ignore[arg-type]
             return multistatus(ms)
         if res.kind != "calendar" or res.calendar is None:
             if res.kind == "object" and isinstance(rep, CalendarMultiget):
