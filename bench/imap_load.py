@@ -4,7 +4,7 @@
 
 For each size: a mailbox of N messages (Congvu: inserted with COPY after
 parsing each message once, the rows delivery would write; Dovecot: APPENDed
-over IMAP), then the median of several runs of
+over IMAP), then the median of several runs (the two servers taking turns) of
 
   * LOGIN + SELECT INBOX
   * UID FETCH 1:* (FLAGS)
@@ -279,28 +279,52 @@ async def login_select(port: int, user: str, password: str) -> None:
     await c.close()
 
 
-async def measure(port: int, user: str, password: str, subject: str,
-                  hits: dict[str, int]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    await login_select(port, user, password)  # untimed: both servers start warm
-    out["login+SELECT"] = await timed(lambda: login_select(port, user, password))
-    c = await Client.open(port)
-    await c.cmd(f'LOGIN "{user}" "{password}"')
-    out["SELECT"] = await timed(lambda: c.cmd("SELECT INBOX"))
-    out["UID FETCH 1:* (FLAGS)"] = await timed(lambda: c.cmd("UID FETCH 1:* (FLAGS)"))
-    out["FETCH 1:* (ENVELOPE)"] = await timed(lambda: c.cmd("FETCH 1:* (ENVELOPE)"), 3)
+async def measure(targets: list[tuple[int, str]], password: str, subject: str,
+                  runs: int = 7) -> tuple[list[dict[str, float]], list[dict[str, int]]]:
+    """Median milliseconds per operation for each ``(port, user)`` target.
 
-    async def subj() -> None:
-        hits["SEARCH SUBJECT"] = await c.search("SUBJECT", subject)
+    The servers take turns run by run, so a busy moment on this shared
+    machine falls on both rather than on whichever happened to run then.
+    """
+    out: list[dict[str, float]] = [{} for _ in targets]
+    hits: list[dict[str, int]] = [{} for _ in targets]
+    for port, user in targets:
+        await login_select(port, user, password)  # untimed: both servers start warm
 
-    async def body() -> None:
-        hits["SEARCH BODY"] = await c.search("BODY", BODY_NEEDLE)
+    async def op(name: str, make, n: int = runs) -> None:
+        times: list[list[float]] = [[] for _ in targets]
+        for _ in range(n):
+            for i in range(len(targets)):
+                fn = make(i)
+                t0 = time.perf_counter()
+                await fn()
+                times[i].append((time.perf_counter() - t0) * 1000)
+        for i in range(len(targets)):
+            out[i][name] = statistics.median(times[i])
 
-    out["SEARCH SUBJECT"] = await timed(subj)
-    out["SEARCH BODY"] = await timed(body, 3)
-    await c.cmd("LOGOUT")
-    await c.close()
-    return out
+    await op("login+SELECT", lambda i: lambda: login_select(*targets[i], password))
+    clients = []
+    for port, user in targets:
+        c = await Client.open(port)
+        await c.cmd(f'LOGIN "{user}" "{password}"')
+        clients.append(c)
+    await op("SELECT", lambda i: lambda: clients[i].cmd("SELECT INBOX"))
+    await op("UID FETCH 1:* (FLAGS)", lambda i: lambda: clients[i].cmd("UID FETCH 1:* (FLAGS)"))
+    await op("FETCH 1:* (ENVELOPE)", lambda i: lambda: clients[i].cmd("FETCH 1:* (ENVELOPE)"), 3)
+
+    def search(key: str, needle: str):
+        def make(i: int):
+            async def run() -> None:
+                hits[i][f"SEARCH {key}"] = await clients[i].search(key, needle)
+            return run
+        return make
+
+    await op("SEARCH SUBJECT", search("SUBJECT", subject))
+    await op("SEARCH BODY", search("BODY", BODY_NEEDLE), 3)
+    for c in clients:
+        await c.cmd("LOGOUT")
+        await c.close()
+    return out, hits
 
 
 async def idle_memory(port: int, user: str, password: str, n: int, mem) -> list[float]:
@@ -559,13 +583,14 @@ async def run(args: argparse.Namespace) -> None:
             print(f"\n== mailbox of {n} messages ==", flush=True)
             total = await prepare_congvu(params, settings, [(f"u{n}", n)])
             subject = f"{WORDS[(n // 2) % len(WORDS)].capitalize()} số {n // 2 + n * 1000000}"
-            hits: dict[str, int] = {}
-            ours = await measure(port, f"u{n}@{DOMAIN}", PASSWORD, subject, hits)
-            theirs: dict[str, float] = {}
-            their_hits: dict[str, int] = {}
+            targets = [(port, f"u{n}@{DOMAIN}")]
             if dovecot:
                 await dovecot_fill(f"u{n}", n)
-                theirs = await measure(DOVECOT_PORT, f"u{n}", PASSWORD, subject, their_hits)
+                targets.append((DOVECOT_PORT, f"u{n}"))
+            figures, found = await measure(targets, PASSWORD, subject)
+            ours, hits = figures[0], found[0]
+            theirs = figures[1] if dovecot else {}
+            their_hits = found[1] if dovecot else {}
             table([(k, f"{v:.1f} ms", f"{theirs[k]:.1f} ms" if k in theirs else "-")
                    + ((f"{v / theirs[k]:.2f}x",) if k in theirs else ("",))
                    for k, v in ours.items()])
