@@ -567,25 +567,20 @@ _HIT = """CASE
             AND """ + _OVERLAP.format(s="i.start_at", e="i.end_at") + """)
       END"""
 
-_BUCKET_VALUES = ", ".join(f"({k}::smallint, interval '{longest.days} days')"
-                           for k, longest in enumerate(SPAN_BUCKETS))
+_BRANCH = """
+    SELECT * FROM calendar_objects
+    WHERE owner_id = $1 AND calendar_id = ANY($2::bigint[]) AND ($3::text IS NULL OR component = $3)
+      AND span_bucket = {k} AND {bound}"""
 
-# Buckets 0-3: one bounded range scan of the span index per bucket (a nested
-# loop over the bucket list keeps the statement small to plan); bucket 4 by
-# last_end.
-_RANGE_SQL = """SELECT * FROM (
-  SELECT {cols}, """ + _HIT + """ AS hit
-  FROM (VALUES """ + _BUCKET_VALUES + """) AS b(k, span)
-  JOIN calendar_objects o ON o.owner_id = $1 AND o.calendar_id = ANY($2::bigint[])
-    AND o.span_bucket = b.k AND o.first_start >= $4 - b.span AND o.first_start <= $5
-    AND o.last_end >= $4
-  WHERE ($3::text IS NULL OR o.component = $3)
-  UNION ALL
-  SELECT {cols}, """ + _HIT + """ AS hit FROM calendar_objects o
-  WHERE o.owner_id = $1 AND o.calendar_id = ANY($2::bigint[]) AND o.span_bucket = 4
-    AND (o.last_end IS NULL OR o.last_end >= $4) AND o.first_start <= $5
-    AND ($3::text IS NULL OR o.component = $3)
-) x WHERE hit IS NOT FALSE"""
+# One bounded range scan of the span index per bucket 0-3 (constant bounds,
+# so each branch plans to a plain index scan), bucket 4 by last_end; the
+# exact answer is computed once over their union.
+_RANGE_SQL = ("SELECT * FROM (SELECT {cols}, " + _HIT + " AS hit FROM (" + " UNION ALL ".join(
+    [_BRANCH.format(k=k, bound=f"first_start >= $4 - interval '{longest.days} days'"
+                                " AND first_start <= $5 AND last_end >= $4")
+     for k, longest in enumerate(SPAN_BUCKETS)]
+    + [_BRANCH.format(k=4, bound="(last_end IS NULL OR last_end >= $4) AND first_start <= $5")]
+) + ") o) x WHERE hit IS NOT FALSE")
 _RANGE_SQL = _RANGE_SQL.replace("$4", "$4::timestamptz").replace("$5", "$5::timestamptz")
 
 
