@@ -11,8 +11,8 @@ does not share the server's interpreter. Printed for each server:
     readable in the mailboxes (Congvu: rows in ``mailbox_messages``, polled;
     Postfix→Dovecot: files in the maildirs), and messages/s over that time.
 
-Congvu runs in this process on the embedded PostgreSQL (or
-``CONGVU_DATABASE_URL``) with its full MX path: recipient lookup and quota,
+Congvu runs in a child process of its own for each configuration, on a fresh
+embedded PostgreSQL (or ``CONGVU_DATABASE_URL``) with its full MX path: recipient lookup and quota,
 SPF/DKIM/DMARC checks (a static in-process resolver answering with a TTL of
 300 s, no network latency: first with no records for the sender domain, then
 with SPF and DMARC records published so pyspf and DMARC evaluation run;
@@ -304,9 +304,42 @@ def report(name: str, n: int, r: dict | None) -> None:
     print(line)
 
 
+def congvu_isolated(n: int, size: int, conc: int, nrcpt: int, spf: bool = False,
+                    dkim: bool = False) -> dict:
+    """One Congvu configuration in a fresh process.
+
+    Its embedded PostgreSQL stops when that process exits, so a later run
+    does not share the machine with an earlier run's idle server (autovacuum,
+    checkpoints) nor inherit its interpreter's heap.
+    """
+    spec = json.dumps({"n": n, "size": size, "conc": conc, "nrcpt": nrcpt, "spf": spf,
+                       "dkim": dkim})
+    out = subprocess.run([sys.executable, __file__, "--congvu", spec], stdout=subprocess.PIPE,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def congvu_main(spec: str) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    p = json.loads(spec)
+    print(json.dumps(asyncio.run(bench_congvu(p["n"], p["size"], p["conc"], p["nrcpt"],
+                                              spf=p["spf"], dkim=p["dkim"]))))
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--congvu":
+        congvu_main(sys.argv[2])
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=2000, help="messages (default 2000)")
@@ -339,14 +372,14 @@ def main() -> None:
     if not args.no_peer:
         print("postfix -> dovecot: anchor config, NO SPF/DKIM/DMARC checks "
               "(permit_mynetworks, reject_unauth_destination), LMTP to Dovecot maildir.")
-    congvu = asyncio.run(bench_congvu(args.n, args.s, args.c, args.recipients))
+    congvu = congvu_isolated(args.n, args.s, args.c, args.recipients)
     report("congvu MX", args.n, congvu)
-    with_spf = asyncio.run(bench_congvu(args.n, args.s, args.c, args.recipients, spf=True))
+    with_spf = congvu_isolated(args.n, args.s, args.c, args.recipients, spf=True)
     report("congvu MX, SPF+DMARC", args.n, with_spf)
     runs = [("", congvu), (" (SPF+DMARC)", with_spf)]
     if args.dkim:
-        with_dkim = asyncio.run(bench_congvu(args.n, args.s, args.c, args.recipients, spf=True,
-                                             dkim=True))
+        with_dkim = congvu_isolated(args.n, args.s, args.c, args.recipients, spf=True,
+                                    dkim=True)
         report("congvu MX, +DKIM signed", args.n, with_dkim)
         runs.append((" (SPF+DMARC+DKIM)", with_dkim))
     if not args.no_peer:
