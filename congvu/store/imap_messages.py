@@ -36,7 +36,6 @@ __all__ = [
     "changes_since",
     "copy_messages",
     "expunge",
-    "fetch_flag_chunks",
     "fetch_flag_rows",
     "fetch_rows",
     "move_all",
@@ -234,46 +233,6 @@ async def fetch_flag_rows(
             yield recs
         if len(recs) < batch:
             return
-
-
-async def fetch_flag_chunks(
-    conn: asyncpg.Connection,
-    account_id: int,
-    mailbox_id: int,
-    ranges: Sequence[tuple[int, int]],
-    reader_id: int | None,
-    line_format: str,
-    seq_offset: int,
-    *,
-    changedsince: int | None = None,
-    chunk: int = 5000,
-) -> AsyncIterator[asyncpg.Record]:
-    """``UID FETCH 1:* (FLAGS)`` formatted by the database, ``chunk`` rows at a time.
-
-    Each record is ``(first, uids, lines)``: the 1-based position of its first
-    row in the result, the rows' UIDs as big-endian int8s, and the rows as
-    ``format(line_format, seq_offset + position, uid, flags)`` (flags space
-    separated). The caller checks ``uids`` against its session's view, which
-    makes the assumed sequence numbers exact, or falls back to
-    :func:`fetch_flag_rows` for that chunk. Must run inside a transaction.
-    """
-    p = Params(account_id, mailbox_id)
-    inner = ("SELECT m.uid, array_to_string(" + flags_expr(p, reader_id) + ", ' ') AS flags,"
-             " row_number() OVER (ORDER BY m.uid) AS rn"
-             " FROM mailbox_messages m" + ranges_join(p, ranges)
-             + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
-    if changedsince is not None:  # RFC 7162 §3.1.4.1
-        inner += " AND m.modseq > " + p.add(changedsince)
-    fmt, off, size = p.add(line_format), p.add(seq_offset), p.add(chunk)
-    sql = (f"SELECT min(rn) AS first, string_agg(int8send(uid), ''::bytea ORDER BY rn) AS uids,"
-           f" string_agg(format({fmt}::text, {off}::bigint + rn, uid, flags), '' ORDER BY rn)"
-           f" AS lines FROM ({inner}) s GROUP BY (rn - 1) / {size}::bigint ORDER BY 1")
-    cursor = await conn.cursor(sql, *p.values)
-    while True:
-        recs = await cursor.fetch(1)
-        if not recs:
-            return
-        yield recs[0]
 
 
 async def store_flags(

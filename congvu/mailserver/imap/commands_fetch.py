@@ -10,8 +10,6 @@ messages needs neither a giant list nor a giant string.
 
 from __future__ import annotations
 
-import bisect
-import sys
 from array import array
 from typing import Any
 
@@ -147,7 +145,37 @@ class FetchCommands:
         async with (self.services.db.connection() as conn,
                     conn.transaction(isolation="repeatable_read", readonly=True)):
             if simple in (("UID", "FLAGS"), ("FLAGS",)):
-                await self._stream_flags(conn, sel, ranges, simple[0] == "UID", changedsince)
+                # Fast path for the resync favourite UID FETCH 1:* (FLAGS)
+                # (Thunderbird): one `%` per line, no row objects.
+                fmt = (b"* %d FETCH (UID %d FLAGS (%s))\r\n" if simple[0] == "UID"
+                       else b"* %d FETCH (FLAGS (%s))\r\n")
+                with_uid = simple[0] == "UID"
+                enc = _Encoded()
+                async for recs in msgs.fetch_flag_rows(conn, ref.owner_id, ref.mailbox_id,
+                                                       ranges, ref.reader_id,
+                                                       changedsince=changedsince):
+                    out = self._out
+                    k = len(recs)
+                    if uids[pos:pos + k] == array("Q", [rec[0] for rec in recs]):
+                        # The usual case: the batch is exactly the view's next k
+                        # messages, so sequence numbers simply count on.
+                        if with_uid:
+                            out.extend([fmt % (seq, uid, enc[text])
+                                        for seq, (uid, text) in enumerate(recs, pos + 1)])
+                        else:
+                            out.extend([fmt % (seq, enc[text])
+                                        for seq, (_uid, text) in enumerate(recs, pos + 1)])
+                        pos += k
+                    else:
+                        for uid, text in recs:
+                            # Both ascend: walk the view instead of searching it.
+                            while pos < n and uids[pos] < uid:
+                                pos += 1
+                            if pos >= n or uids[pos] != uid:
+                                continue  # not (yet) in this session's view
+                            out.append(fmt % (pos + 1, uid, enc[text]) if with_uid
+                                       else fmt % (pos + 1, enc[text]))
+                    await self.flush()
                 return
             async for batch in msgs.fetch_rows(conn, ref.owner_id, ref.mailbox_id, ranges,
                                                cols, ref.reader_id,
@@ -160,53 +188,6 @@ class FetchCommands:
                         continue  # not (yet) in this session's view
                     out.append(r.fetch_response(pos + 1, [render_item(row, a) for a in attrs]))
                 await self.flush()
-
-    async def _stream_flags(self: Any, conn: Any, sel: Any, ranges: Any, with_uid: bool,
-                            changedsince: int | None) -> None:
-        """The resync favourite UID FETCH 1:* (FLAGS) (Thunderbird): the database
-        formats each chunk, numbered as if the rows were the view's next
-        messages; a chunk whose UIDs are exactly those is sent as it is (the
-        usual case), any other goes through :meth:`_flags_by_row`."""
-        ref = sel.ref
-        uids = sel.uids
-        fmt = "* %s FETCH (UID %s FLAGS (%s))\r\n" if with_uid else "* %s FETCH (FLAGS (%3$s))\r\n"
-        pos0 = bisect.bisect_left(uids, ranges[0][0])
-        async for first, packed, lines in msgs.fetch_flag_chunks(
-                conn, ref.owner_id, ref.mailbox_id, ranges, ref.reader_id, fmt, pos0,
-                changedsince=changedsince):
-            got = array("Q")
-            got.frombytes(packed)
-            if sys.byteorder == "little":
-                got.byteswap()
-            start = pos0 + first - 1
-            if uids[start:start + len(got)] == got:
-                self._out.append(lines.encode("ascii"))
-            else:
-                part = [(max(lo, got[0]), min(hi, got[-1])) for lo, hi in ranges
-                        if lo <= got[-1] and hi >= got[0]]
-                await self._flags_by_row(conn, sel, part, with_uid, changedsince)
-            await self.flush()
-
-    async def _flags_by_row(self: Any, conn: Any, sel: Any, ranges: Any, with_uid: bool,
-                            changedsince: int | None) -> None:
-        ref = sel.ref
-        uids = sel.uids
-        n = len(uids)
-        fmt = (b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid
-               else b"* %d FETCH (FLAGS (%s))\r\n")
-        enc = _Encoded()
-        pos = bisect.bisect_left(uids, ranges[0][0]) if ranges else 0
-        async for recs in msgs.fetch_flag_rows(conn, ref.owner_id, ref.mailbox_id, ranges,
-                                               ref.reader_id, changedsince=changedsince):
-            out = self._out
-            for uid, text in recs:
-                # Both ascend: walk the view instead of searching it.
-                while pos < n and uids[pos] < uid:
-                    pos += 1
-                if pos >= n or uids[pos] != uid:
-                    continue  # not (yet) in this session's view
-                out.append(fmt % (pos + 1, uid, enc[text]) if with_uid
-                           else fmt % (pos + 1, enc[text]))
 
     async def _vanished_earlier(self: Any, ranges: Any, modseq: int | None) -> None:
         """RFC 7162 §3.2.6: ``* VANISHED (EARLIER)`` for expunged UIDs in the set."""
