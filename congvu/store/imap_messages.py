@@ -220,9 +220,13 @@ async def fetch_flag_rows(
     transaction.
     """
     p = Params(account_id, mailbox_id)
-    sql = ("SELECT m.uid, array_to_string(" + flags_expr(p, reader_id) + ", ' ')"
-           " FROM mailbox_messages m" + ranges_join(p, ranges)
-           + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
+    sql = "SELECT m.uid, array_to_string(" + flags_expr(p, reader_id) + ", ' ')"
+    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
+        sql += (" FROM mailbox_messages m WHERE m.account_id = $1 AND m.mailbox_id = $2"
+                f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint AND {p.add(ranges[0][1])}::bigint")
+    else:
+        sql += (" FROM mailbox_messages m" + ranges_join(p, ranges)
+                + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
     if changedsince is not None:  # RFC 7162 §3.1.4.1
         sql += " AND m.modseq > " + p.add(changedsince)
     sql += " ORDER BY m.uid"
