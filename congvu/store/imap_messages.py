@@ -179,10 +179,14 @@ async def fetch_rows(
     ]
     blob = any(_FETCH_COLS[c].startswith("b.") for c in wanted)
     sql = "SELECT " + ", ".join(select) + " FROM mailbox_messages m"
-    sql += ranges_join(p, ranges)
+    if len(ranges) != 1:
+        sql += ranges_join(p, ranges)
     if blob:
         sql += " JOIN message_blobs b ON b.sha256 = m.sha256"
     sql += " WHERE m.account_id = $1 AND m.mailbox_id = $2"
+    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
+        sql += (f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
+                f" AND {p.add(ranges[0][1])}::bigint")
     if changedsince is not None:  # RFC 7162 §3.1.4.1
         sql += " AND m.modseq > " + p.add(changedsince)
     sql += " ORDER BY m.uid"
