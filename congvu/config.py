@@ -31,6 +31,7 @@ class Listeners:
     imap: int = 2143
     imaps: int = 2993
     http: int = 8080
+    https: int = 8443  # the same app over TLS (443 in production)
 
 
 @dataclass(frozen=True)

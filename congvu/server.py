@@ -17,7 +17,7 @@ import uvicorn
 from .config import Settings
 from .services import Services
 from .store.db import Database, open_database
-from .tlscert import server_context
+from .tlscert import ensure_certificate, server_context
 from .web.app import build_app
 
 log = logging.getLogger(__name__)
@@ -31,37 +31,57 @@ Starter = Callable[[Services], Awaitable[Component | None]]
 
 
 class HttpListener:
-    """uvicorn driven from our loop (its own signal handling stays out of the way)."""
+    """uvicorn driven from our loop (its own signal handling stays out of the way).
 
-    def __init__(self, server: uvicorn.Server) -> None:
-        self.server = server
-        self.task: asyncio.Task[None] | None = None
+    One app, served in the clear on ``listeners.http`` and over TLS on
+    ``listeners.https`` (the configured or self-signed certificate): CalDAV and
+    the web take passwords by HTTP Basic, so clients outside loopback belong on
+    the TLS port.
+    """
+
+    def __init__(self, servers: list[tuple[uvicorn.Server, asyncio.Task[None]]]) -> None:
+        self.servers = servers
 
     @classmethod
     async def start(cls, services: Services) -> HttpListener | None:
         lst = services.settings.listeners
-        if not lst.http:
+        if not lst.http and not lst.https:
             return None
+        app = build_app(services)
+        self = cls([])
+        try:
+            if lst.http:
+                await self._serve(app, lst.host, lst.http, {})
+                log.info("HTTP listening on http://%s:%d", lst.host, lst.http)
+            if lst.https:
+                cert, key = ensure_certificate(services.settings)
+                await self._serve(app, lst.host, lst.https,
+                                  {"ssl_certfile": str(cert), "ssl_keyfile": str(key)})
+                log.info("HTTPS listening on https://%s:%d", lst.host, lst.https)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _serve(self, app: object, host: str, port: int, tls: dict[str, str]) -> None:
         config = uvicorn.Config(
-            build_app(services), host=lst.host, port=lst.http, log_config=None,
-            lifespan="off", access_log=False, server_header=False,
+            app, host=host, port=port, log_config=None,  # type: ignore[arg-type]
+            lifespan="off", access_log=False, server_header=False, **tls,  # type: ignore[arg-type]
         )
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
         await server.startup()
         if server.should_exit:
-            raise OSError(f"cannot listen for HTTP on {lst.host}:{lst.http}")
-        self = cls(server)
-        self.task = asyncio.create_task(server.main_loop())
-        log.info("HTTP listening on http://%s:%d", lst.host, lst.http)
-        return self
+            raise OSError(f"cannot listen for HTTP{'S' if tls else ''} on {host}:{port}")
+        self.servers.append((server, asyncio.create_task(server.main_loop())))
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task:
-            await self.task
-        await self.server.shutdown()
+        for server, _ in self.servers:
+            server.should_exit = True
+        for server, task in self.servers:
+            await task
+            await server.shutdown()
 
 
 COMPONENTS: list[Starter] = [HttpListener.start]

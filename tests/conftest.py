@@ -87,7 +87,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         hostname="mail.hanoi.gov.vn",
         listeners=Listeners(host="127.0.0.1", smtp=0, submission=0, submissions=0, imap=0,
-                            imaps=0, http=0),
+                            imaps=0, http=0, https=0),
         auth_failure_delay=0.0,
         allow_plaintext_loopback=True,
     )

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from congvu.store.migrate import load_migrations
 from .conftest import params_url
 
 ALL_OFF = {f"CONGVU_LISTENERS_{p}": "0" for p in
-           ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP")}
+           ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTP", "HTTPS")}
 
 
 def free_port() -> int:
@@ -58,12 +59,18 @@ def stop(proc: subprocess.Popen) -> str:
 
 
 def test_demo_server_and_admin_side_by_side(tmp_path: Path) -> None:
-    port = free_port()
-    env = env_for(tmp_path, port)
+    port, tls_port = free_port(), free_port()
+    env = env_for(tmp_path, port, CONGVU_LISTENERS_HTTPS=str(tls_port))
     proc = subprocess.Popen([sys.executable, "-m", "congvu", "serve", "--demo"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert wait_healthy(port, proc)["status"] == "ok"
+        # the same app over TLS, with the self-signed certificate made for the data directory
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "data" / "tls" / "cert.pem"))
+        ctx.check_hostname = False
+        with urllib.request.urlopen(f"https://127.0.0.1:{tls_port}/healthz", timeout=5,
+                                    context=ctx) as r:
+            assert json.loads(r.read())["status"] == "ok"
         # a second terminal: the admin CLI on the same data directory, server running
         listing = subprocess.run([sys.executable, "-m", "congvu", "admin", "account", "list"],
                                  env=env, capture_output=True, text=True, timeout=60)
