@@ -34,13 +34,11 @@ def add_schedule_parsers(sub: Any) -> None:
 
 
 def base_url(settings: Settings) -> str:
-    port = settings.listeners.http
-    host = settings.hostname
-    if port == 443:
-        return f"https://{host}"
-    if port == 80:
-        return f"http://{host}"
-    return f"http://{host}:{port}"
+    """Where clients reach the HTTP app: the TLS port when there is one."""
+    lst, host = settings.listeners, settings.hostname
+    if lst.https:
+        return f"https://{host}" if lst.https == 443 else f"https://{host}:{lst.https}"
+    return f"http://{host}" if lst.http == 80 else f"http://{host}:{lst.http}"
 
 
 async def schedule_command(args: argparse.Namespace, d: Directory, settings: Settings,

@@ -50,7 +50,7 @@ def test_schedule_publish_show_feed_and_revoke(cli, db_params) -> None:  # type:
     assert "published to: unit" in ok(cli("schedule", "publish", "so-tttt", "--scope", "unit"))
     assert "scope: unit\n" in ok(cli("schedule", "show", "so-tttt"))
     url = ok(cli("schedule", "feed", "so-tttt")).strip()
-    assert url.startswith("http://") and "/dav/feeds/" in url and url.endswith(".ics")
+    assert url.startswith("https://") and "/dav/feeds/" in url and url.endswith(".ics")
     assert ok(cli("schedule", "feed", "so-tttt")).strip() == url  # stable until revoked
     assert "revoked 1" in ok(cli("schedule", "feed", "so-tttt", "--revoke"))
     assert ok(cli("schedule", "feed", "so-tttt")).strip() != url
