@@ -155,7 +155,7 @@ class Congvu:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVU_")}
         self.env.update({f"CONGVU_LISTENERS_{p}": "0" for p in
-                         ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS")})
+                         ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "HTTPS")})
         self.env.update({"CONGVU_LISTENERS_HTTP": str(self.port),
                          "CONGVU_DATA_DIR": str(tmp / "congvu"), "CONGVU_LOG_LEVEL": "WARNING"})
         self.proc: subprocess.Popen[bytes] | None = None
