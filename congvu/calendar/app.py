@@ -23,6 +23,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -66,7 +67,8 @@ class BasicAuth:
         self._key = secrets.token_bytes(32)
         self._cache: dict[bytes, _Cached] = {}
 
-    async def __call__(self, request: Request) -> Account:
+    async def __call__(self, request: Request, conn: asyncpg.Connection | None = None) -> Account:
+        """The authenticated account; ``conn``: the request's connection, if it has one."""
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic" or not value:
@@ -79,11 +81,14 @@ class BasicAuth:
         hit = self._cache.get(key)
         now = time.monotonic()
         if hit is not None and now - hit.at < CACHE_SECONDS:
-            async with self.services.db.connection() as conn:
-                try:
+            try:
+                if conn is not None:
                     account = await accounts_repo.get_by_id(conn, hit.account_id)
-                except Exception:
-                    account = None
+                else:
+                    async with self.services.db.connection() as own:
+                        account = await accounts_repo.get_by_id(own, hit.account_id)
+            except Exception:
+                account = None
             if (account is not None and account.enabled
                     and account.password_hash == hit.password_hash):
                 return account
@@ -132,16 +137,23 @@ class DavEndpoint:
                 return await self.methods.feed(self.services, request, path)
             if method == "OPTIONS" and not request.headers.get("authorization"):
                 return self.options()
-            actor = await self.auth(request)
-            if method == "OPTIONS":
-                return self.options()
-            handler = getattr(self.methods, f"do_{method}", None)
-            if handler is None:
-                raise DavError(405, None, f"{method} not supported")
             size = int(request.headers.get("content-length") or 0)
             if size > MAX_BODY:
                 raise DavError(413, None, "request body too large")
-            return await handler(self.services, request, actor, path)
+            # The body is read before a database connection is taken, so a slow
+            # client never holds one; the methods read it again from the cache.
+            request._body = await self.methods.read_body(request, MAX_BODY)
+            # One pooled connection for the whole request: authentication reads
+            # the account on it and the methods use it (congvu.calendar.reqdb).
+            async with self.services.db.connection() as conn:
+                actor = await self.auth(request, conn)
+                if method == "OPTIONS":
+                    return self.options()
+                handler = getattr(self.methods, f"do_{method}", None)
+                if handler is None:
+                    raise DavError(405, None, f"{method} not supported")
+                request.state.db = conn
+                return await handler(self.services, request, actor, path)
         except DavError as exc:
             return _error_response(exc)
         except Exception:

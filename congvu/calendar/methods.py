@@ -18,7 +18,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from congvu.calendar import ical
+from congvu.calendar import ical, reqdb
 from congvu.calendar.davxml import (
     DavError,
     Multistatus,
@@ -223,7 +223,7 @@ async def do_PROPFIND(services: Services, request: Request, actor: Account, path
     depth = depth_of(request)
     minimal = wants_minimal(request.headers)
     ms = Multistatus(minimal=minimal)
-    async with services.db.connection() as conn:
+    async with reqdb.connection(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         if res.kind in ("missing",) or (res.kind == "object" and res.obj is None):
             raise DavError(404)
@@ -325,7 +325,7 @@ def _changes(ops: Iterable[PropPatchOp]) -> tuple[dict[str, object], list[str]]:
 
 async def do_PROPPATCH(services: Services, request: Request, actor: Account, path: str) -> Response:
     req = parse_proppatch(await read_body(request))
-    async with services.db.transaction() as conn:
+    async with reqdb.transaction(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         if res.kind != "calendar":
             if res.kind in ("principal", "proxy", "home", "object"):
@@ -351,7 +351,7 @@ async def do_PROPPATCH(services: Services, request: Request, actor: Account, pat
 
 async def do_MKCALENDAR(services: Services, request: Request, actor: Account, path: str) -> Response:
     req = parse_mkcalendar(await read_body(request))
-    async with services.db.transaction() as conn:
+    async with reqdb.transaction(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         if res.kind != "missing":
             if res.kind == "calendar":
@@ -416,7 +416,7 @@ def merge_objects(objs: Iterable[str], name: str = "") -> bytes:
 
 async def do_GET(services: Services, request: Request, actor: Account, path: str,
                  head: bool = False) -> Response:
-    async with services.db.connection() as conn:
+    async with reqdb.connection(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         if res.kind == "object":
             if res.obj is None:
@@ -454,7 +454,7 @@ async def feed(services: Services, request: Request, path: str) -> Response:
     if request.method.upper() not in ("GET", "HEAD"):
         raise DavError(405, None, "feeds are read-only")
     token = path.rsplit("/", 1)[-1].removesuffix(".ics")
-    async with services.db.connection() as conn:
+    async with reqdb.connection(services, request) as conn:
         try:
             cal = await cal_repo.calendar_for_feed(conn, token)
         except NotFound:
@@ -499,7 +499,7 @@ async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resourc
 
 async def do_PUT(services: Services, request: Request, actor: Account, path: str) -> Response:
     body = await read_body(request)
-    async with services.db.transaction() as conn:
+    async with reqdb.transaction(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         if res.kind != "object" or res.calendar is None or res.name is None:
             raise DavError(405 if res.kind != "missing" else 409, None,
@@ -554,7 +554,7 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
 
 
 async def do_DELETE(services: Services, request: Request, actor: Account, path: str) -> Response:
-    async with services.db.transaction() as conn:
+    async with reqdb.transaction(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         if res.kind == "object":
             if res.obj is None:
@@ -587,7 +587,7 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
     if urlsplit(dest).netloc and urlsplit(dest).netloc != request.headers.get("host"):
         raise DavError(502, None, "Destination on another server")
     overwrite = (request.headers.get("overwrite") or "T").strip().upper() != "F"
-    async with services.db.transaction() as conn:
+    async with reqdb.transaction(services, request) as conn:
         src = await resolve(services, conn, actor, path)
         if src.kind != "object" or src.obj is None:
             raise DavError(404 if src.kind in ("object", "missing") else 403)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from congvu.calendar import ical
+from congvu.calendar import ical, reqdb
 from congvu.calendar.davreport import (
     CalendarMultiget,
     CalendarQuery,
@@ -66,7 +66,7 @@ async def report(services: Services, request: Request, actor: Account, path: str
                  body: bytes) -> Response:
     rep = parse_report(body)
     minimal = wants_minimal(request.headers)
-    async with services.db.connection() as conn:
+    async with reqdb.connection(services, request) as conn:
         res = await resolve(services, conn, actor, path)
         ctx = PropContext(services, conn, actor)
         if isinstance(rep, PrincipalSearchPropertySet):

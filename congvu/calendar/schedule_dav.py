@@ -25,6 +25,7 @@ from icalendar import Calendar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from congvu.calendar import reqdb
 from congvu.calendar.davxml import DavError, PropValue, caldav, dav, el
 from congvu.calendar.freebusy import BusyPeriod, busy_periods, vfreebusy_response
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
@@ -168,7 +169,7 @@ async def _outbox_owner(services: Any, conn: Any, actor: Account, path: str) -> 
 async def outbox_post(services: Any, request: Request, actor: Account, path: str) -> Response:
     """RFC 6638 §5: free/busy lookup through the outbox."""
     body = await request.body()
-    async with services.db.connection() as conn:
+    async with reqdb.connection(services, request) as conn:
         owner = await _outbox_owner(services, conn, actor, path)
         _, fb = _request(body)
         organizer = fb.get("ORGANIZER")

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -120,6 +121,54 @@ def _json_codecs_setup() -> Any:
     return init
 
 
+# Statements that leave state in the session (beyond the transaction): session
+# advisory locks, SET/RESET, set_config(), LISTEN, DECLARE (WITH HOLD cursors),
+# PREPARE. Matching too much is harmless (the connection is then reset); the
+# list must not miss any such statement the code sends.
+_SESSION_STATE = re.compile(
+    r"advisory_(?!xact_)|\bset_config\b|^\s*(?:set|reset|listen|declare|prepare|discard)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection that is reset on release only when it needs to be.
+
+    asyncpg's default release runs ``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` on every release: one more round trip per request
+    for every protocol. Nearly all of our statements change nothing in the
+    session: transactions end at commit/rollback (asyncpg still rolls back an
+    open one on release, and its cursors live inside transactions), LISTEN runs
+    on dedicated connections outside the pool (``raw_connection``, the IMAP
+    notify hub). So each connection notes whether a statement that may leave
+    session state (see ``_SESSION_STATE``; e.g. the session advisory lock of
+    the IMAP purge) ran since its last reset, and only then is it reset.
+    """
+
+    _needs_reset = True  # a fresh connection: the init callback ran statements
+
+    def _note(self, query: object) -> None:
+        if not self._needs_reset and isinstance(query, str) and _SESSION_STATE.search(query):
+            self._needs_reset = True
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        self._note(query)
+        return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+
+    async def _get_statement(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._note(query)
+        return await super()._get_statement(query, *args, **kwargs)
+
+
+async def _reset_if_needed(conn: asyncpg.Connection) -> None:
+    """The pool's reset (after asyncpg's own rollback of an open transaction)."""
+    if getattr(conn, "_needs_reset", True):
+        query = conn.get_reset_query()
+        if query:
+            await conn.execute(query)
+        conn._needs_reset = False
+
+
 class Database:
     """A pool plus the parameters it was made from (LISTEN needs its own connection)."""
 
@@ -137,6 +186,8 @@ class Database:
             max_size=max_size,
             init=_json_codecs_setup(),
             command_timeout=60,
+            connection_class=_PoolConnection,
+            reset=_reset_if_needed,
         )
         assert pool is not None
         return cls(pool, params)
