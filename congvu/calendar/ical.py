@@ -216,6 +216,7 @@ def parse_calendar_object(
     comps = [c for c in cal.subcomponents if c.name != "VTIMEZONE"]
     if not comps:
         raise InvalidCalendarData("no calendar component")
+    as_sent = _storable_as_sent(data, cal)
     types = {str(c.name) for c in comps}
     if len(types) != 1:
         raise InvalidCalendarData(f"several component types: {', '.join(sorted(types))}")
@@ -236,16 +237,21 @@ def parse_calendar_object(
         raise InvalidCalendarData("duplicate RECURRENCE-ID")
 
     # Normalize (RFC 4791 §4.1: stored objects carry no METHOD).
-    cal.pop("METHOD", None)
+    if "METHOD" in cal:
+        cal.pop("METHOD", None)
+        as_sent = None
     if "VERSION" not in cal:
         cal.add("VERSION", "2.0")
+        as_sent = None
     if "PRODID" not in cal:
         cal.add("PRODID", PRODID)
+        as_sent = None
     stamp = now().astimezone(UTC).replace(microsecond=0)
     for comp in comps:
         if prop_dt(comp, "DTSTAMP") is None:
             comp.pop("DTSTAMP", None)
             comp.add("DTSTAMP", stamp)
+            as_sent = None
 
     main = masters[0] if masters else comps[0]
     first, last = _envelope(cal, ctype, comps, floating_tz)
@@ -269,8 +275,30 @@ def parse_calendar_object(
         sequence=sequence,
         summary=None if summary is None else str(summary),
         dtstamp=to_utc(dtstamp) if dtstamp is not None else stamp,
-        data=cal.to_ical(),
+        data=as_sent if as_sent is not None else cal.to_ical(),
     )
+
+
+def _storable_as_sent(data: bytes | str, cal: Calendar) -> bytes | None:
+    """The client's own bytes when they need no normalisation, else None.
+
+    Serialising the parsed object again costs as much as parsing it; a body
+    that is UTF-8 without a byte-order mark, has CRLF line ends throughout
+    (RFC 5545 §3.1) and parsed without a single property error is stored as
+    sent (the caller re-serialises anyway when it adds or drops anything).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if raw.startswith(b"\xef\xbb\xbf") or not raw.endswith(b"\r\n"):
+        return None
+    if raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(comp.errors for comp in cal.walk()):
+        return None
+    return raw
 
 
 def _single_envelope(comp: Component, floating_tz: tzinfo) -> tuple[datetime, datetime | None]:

@@ -130,6 +130,8 @@ _SESSION_STATE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
+_STATE_OF: dict[str, bool] = {}
+
 
 class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
     """A pooled connection that is reset on release only when it needs to be.
@@ -148,7 +150,15 @@ class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
     _needs_reset = True  # a fresh connection: the init callback ran statements
 
     def _note(self, query: object) -> None:
-        if not self._needs_reset and isinstance(query, str) and _SESSION_STATE.search(query):
+        if self._needs_reset or not isinstance(query, str):
+            return
+        hit = _STATE_OF.get(query)
+        if hit is None:  # statement texts are few and constant: look each up once
+            hit = _SESSION_STATE.search(query) is not None
+            if len(_STATE_OF) > 4096:
+                _STATE_OF.clear()
+            _STATE_OF[query] = hit
+        if hit:
             self._needs_reset = True
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:

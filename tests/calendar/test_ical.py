@@ -119,6 +119,20 @@ END:VEVENT
     assert obj.last_end == utc(2024, 1, 10, 2, 30)  # DURATION instead of DTEND
 
 
+def test_clean_body_is_stored_as_sent_and_others_normalised() -> None:
+    body = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+            b"UID:as-sent\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240110T020000Z\r\n"
+            b"summary:H\xe1\xbb\x8dp \r\n  giao ban\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert ical.parse_calendar_object(body).data == body
+    # bare LF line ends, a byte-order mark, a broken property: serialised again
+    for other in (body.replace(b"\r\n", b"\n"), b"\xef\xbb\xbf" + body,
+                  body.replace(b"summary:", b"GEO:abc\r\nsummary:")):
+        data = ical.parse_calendar_object(other).data
+        assert data != other and data.endswith(b"END:VCALENDAR\r\n")
+        assert b"\r\n" in data and data.count(b"\n") == data.count(b"\r\n")
+        assert not data.startswith(b"\xef\xbb\xbf")
+
+
 def test_floating_time_defaults_to_utc_and_can_use_calendar_zone() -> None:
     body = ics("""
 BEGIN:VEVENT
