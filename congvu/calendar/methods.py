@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from collections.abc import Iterable
 from email.utils import format_datetime
 from urllib.parse import urlsplit
@@ -499,29 +500,38 @@ async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resourc
 
 async def do_PUT(services: Services, request: Request, actor: Account, path: str) -> Response:
     body = await read_body(request)
+    # Parsed first (no database work) so the stored object and its UID's are
+    # read in one statement; a parse error still answers only after the
+    # URL and the write right were checked.
+    bad: ical.InvalidCalendarData | None = None
+    try:
+        parsed = parse(body, ical.OBJECT_TYPES)
+    except ical.InvalidCalendarData as exc:
+        bad = exc
     async with reqdb.transaction(services, request) as conn:
-        res = await resolve(services, conn, actor, path)
+        res = await resolve(services, conn, actor, path, load_object=False)
         if res.kind != "object" or res.calendar is None or res.name is None:
             raise DavError(405 if res.kind != "missing" else 409, None,
                            "PUT needs a calendar object URL")
         require(res, "write")
         cal = res.calendar
-        try:
-            parsed = parse(body, cal.components or ("VEVENT", "VTODO"))
-        except ical.InvalidCalendarData as exc:
-            raise DavError(exc.status, exc.precondition, exc.message) from None
+        supported = cal.components or ("VEVENT", "VTODO")
+        if bad is None and parsed.component not in supported:
+            bad = ical.UnsupportedComponent(f"component {parsed.component} not supported here")
+        if bad is not None:
+            raise DavError(bad.status, bad.precondition, bad.message) from None
+        at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, res.name, parsed.uid)
+        res = replace(res, obj=at_href)
         _check_preconditions(request, res.obj)
         check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
         href = res.name
         old = res.obj
-        if old is None:
-            same_uid = await cal_repo.find_by_uid(conn, cal, parsed.uid)
-            if same_uid is not None:
-                # Thunderbird may PUT an invitation it accepted from email under a
-                # new href: the UID is the object's identity, so the existing
-                # object moves to the new href (a removal + a change for sync).
-                old = await cal_repo.delete_object(conn, cal, same_uid.href)
-                cal = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
+        if old is None and same_uid is not None:
+            # Thunderbird may PUT an invitation it accepted from email under a
+            # new href: the UID is the object's identity, so the existing
+            # object moves to the new href (a removal + a change for sync).
+            old = await cal_repo.delete_object(conn, cal, same_uid.href)
+            cal = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
         new_body, tag = await run_hooks(conn, services, actor, res.owner, cal, href,
                                         old.ics.encode() if old else None, parsed.data)
         scheduled = new_body is not None and new_body != parsed.data

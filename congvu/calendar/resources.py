@@ -152,6 +152,7 @@ clients that only look in the home (Thunderbird, DAVx5, phones) show it."""
 
 async def _unit_binding(
     services: Services, conn: asyncpg.Connection, actor: Account, home: str, segs: list[str],
+    load_object: bool = True,
 ) -> Resource:
     unit = await units_repo.get(conn, segs[3][len(UNIT_PREFIX):])
     rights = await rights_on(services, conn, actor, unit)
@@ -162,7 +163,7 @@ async def _unit_binding(
     if len(segs) == 4:
         return Resource("calendar", path, unit=unit, calendar=cal, rights=rights)
     name = segs[4]
-    obj = await cal_repo.find_object(conn, cal, name)
+    obj = await cal_repo.find_object(conn, cal, name) if load_object else None
     return Resource("object", path + name, unit=unit, calendar=cal, name=name, obj=obj,
                     rights=rights)
 
@@ -192,15 +193,19 @@ async def readable_unit_schedules(
 
 async def resolve(
     services: Services, conn: asyncpg.Connection, actor: Account, path: str,
+    *, load_object: bool = True,
 ) -> Resource:
-    """The resource at a decoded request path (NotFound → 404)."""
+    """The resource at a decoded request path (NotFound → 404).
+
+    ``load_object=False``: an object URL's stored object is left for the
+    caller to read (``obj`` None; PUT reads it together with its UID's)."""
     if not (path == PREFIX or path.startswith(PREFIX + "/")):
         raise DavError(404)
     rest = path[len(PREFIX):].strip("/")
     segs = [s for s in rest.split("/") if s] if rest else []
     trailing = path.endswith("/")
     try:
-        return await _resolve(services, conn, actor, segs, trailing)
+        return await _resolve(services, conn, actor, segs, trailing, load_object)
     except NotFound as exc:
         raise DavError(404, None, str(exc)) from None
 
@@ -219,6 +224,7 @@ async def _owner_by_key(
 
 async def _resolve(
     services: Services, conn: asyncpg.Connection, actor: Account, segs: list[str], trailing: bool,
+    load_object: bool = True,
 ) -> Resource:
     n = len(segs)
     if n == 0:
@@ -260,7 +266,7 @@ async def _resolve(
             return Resource("home", home, account=acc, unit=unit, rights=rights)
         own = cal_repo.account_owner(acc) if acc else cal_repo.unit_owner(unit)
         if acc is not None and acc.id == actor.id and segs[3].startswith(UNIT_PREFIX):
-            return await _unit_binding(services, conn, actor, home, segs)
+            return await _unit_binding(services, conn, actor, home, segs, load_object)
         if segs[3] == cal_repo.DEFAULT_NAMES[own.kind]:
             cal = (await unit_calendar(conn, unit) if unit is not None
                    else await cal_repo.default_calendar(conn, own))
@@ -277,7 +283,7 @@ async def _resolve(
             return Resource("calendar", cpath, account=acc, unit=unit, calendar=cal,
                             rights=rights)
         name = segs[4]
-        obj = await cal_repo.find_object(conn, cal, name)
+        obj = await cal_repo.find_object(conn, cal, name) if load_object else None
         return Resource("object", cpath + name, account=acc, unit=unit, calendar=cal,
                         name=name, obj=obj, rights=rights)
     raise NotFound("/".join(segs))

@@ -385,6 +385,22 @@ async def find_by_uid(conn: asyncpg.Connection, cal: Calendar, uid: str) -> Stor
     return _object(row) if row else None
 
 
+async def find_href_and_uid(
+    conn: asyncpg.Connection, cal: Calendar, href: str, uid: str
+) -> tuple[StoredObject | None, StoredObject | None]:
+    """In one statement: the object at ``href`` and the object with ``uid`` (the
+    same one, another one, or None each)."""
+    rows = await conn.fetch(
+        f"SELECT {_OBJ_COLS} FROM calendar_objects"
+        " WHERE owner_id = $1 AND calendar_id = $2 AND (href = $3 OR uid = $4)",
+        cal.owner_id, cal.id, href, uid,
+    )
+    objs = [_object(r) for r in rows]
+    at = next((o for o in objs if o.href == href), None)
+    same = next((o for o in objs if o.uid == uid), None)
+    return at, same
+
+
 async def find_uid(
     conn: asyncpg.Connection, owner: Owner, uid: str, kinds: Sequence[str] = ("calendar",)
 ) -> list[tuple[Calendar, StoredObject]]:
