@@ -36,7 +36,7 @@ __all__ = [
     "changes_since",
     "copy_messages",
     "expunge",
-    "fetch_flag_rows",
+    "fetch_column_arrays",
     "fetch_rows",
     "move_all",
     "store_flags",
@@ -206,41 +206,61 @@ async def fetch_rows(
             return
 
 
-async def fetch_flag_rows(
+async def fetch_column_arrays(
     conn: asyncpg.Connection,
     account_id: int,
     mailbox_id: int,
     ranges: Sequence[tuple[int, int]],
     reader_id: int | None,
+    what: str,
     *,
     changedsince: int | None = None,
-    batch: int = 5000,
-) -> AsyncIterator[list[asyncpg.Record]]:
-    """``(uid, flags as space-separated text)`` records in UID order, in batches.
+    batch: int | None = None,
+) -> AsyncIterator[tuple[list[int], list[Any]]]:
+    """``(uids, values)`` in UID order, in batches: two arrays per batch, no record per row.
 
-    The resync favourite ``UID FETCH 1:* (FLAGS)`` over 100,000 messages:
-    only the index (flags are INCLUDEd in it) and one text column per row, so
-    the caller formats each line with a single ``%``. Must run inside a
-    transaction.
+    ``what`` is ``"flags"`` (space-separated flag text as the reader sees
+    it) or ``"envelope"`` (the ENVELOPE stored at delivery). Batches walk the
+    UID index (keyset: each starts after the last UID of the one before), so
+    ``FETCH 1:*`` over 100,000 messages never holds them all; asyncpg decodes
+    each array in C, which is what makes this cheaper than one record per
+    row. Expunged-but-unreported rows are included (the caller filters by
+    its view). Must run inside a transaction (one snapshot for all batches).
     """
     p = Params(account_id, mailbox_id)
-    sql = "SELECT m.uid, array_to_string(" + flags_expr(p, reader_id) + ", ' ')"
-    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
-        sql += (" FROM mailbox_messages m WHERE m.account_id = $1 AND m.mailbox_id = $2"
-                f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint AND {p.add(ranges[0][1])}::bigint")
+    if what == "flags":
+        value, blob = "array_to_string(" + flags_expr(p, reader_id) + ", ' ')", ""
+    elif what == "envelope":
+        value, blob = "b.envelope", " JOIN message_blobs b ON b.sha256 = m.sha256"
     else:
-        sql += (" FROM mailbox_messages m" + ranges_join(p, ranges)
-                + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
+        raise ValueError(what)
+    if batch is None:
+        batch = 20000 if what == "flags" else 5000
+    after = p.add(0)
+    after_i = len(p.values) - 1
+    limit = p.add(batch)
+    sql = "SELECT m.uid AS u, " + value + " AS v FROM mailbox_messages m"
+    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
+        sql += (blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
+                f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
+                f" AND {p.add(ranges[0][1])}::bigint")
+    else:
+        sql += ranges_join(p, ranges) + blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
+    sql += f" AND m.uid > {after}::bigint"
     if changedsince is not None:  # RFC 7162 §3.1.4.1
         sql += " AND m.modseq > " + p.add(changedsince)
-    sql += " ORDER BY m.uid"
-    cursor = await conn.cursor(sql, *p.values)
+    sql = ("SELECT array_agg(u ORDER BY u), array_agg(v ORDER BY u) FROM ("
+           + sql + f" ORDER BY m.uid LIMIT {limit}) AS s")
+    stmt = await conn.prepare(sql)
+    values = p.values
     while True:
-        recs = await cursor.fetch(batch)
-        if recs:
-            yield recs
-        if len(recs) < batch:
+        uids, vals = await stmt.fetchrow(*values)
+        if not uids:
             return
+        yield uids, vals
+        if len(uids) < batch:
+            return
+        values[after_i] = uids[-1]
 
 
 async def store_flags(

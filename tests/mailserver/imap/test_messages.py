@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from congvu.store import imap_messages as msgs
 from congvu.store import imap_retention
 
 from .conftest import AN, deliver, message
@@ -161,3 +162,29 @@ async def test_expunge_uid_expunge_close_and_retention(imap, services):
     assert await imap_retention.purge(services.db, 30) == 4
     async with services.db.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM message_blobs") == 0
+
+
+async def test_fetch_flags_and_envelope_streams_in_keyset_batches(imap, services):
+    for i in range(5):
+        await deliver(services, AN, message(f"Batch {i}"))
+    c = await _select(imap)
+    assert ok(await c.cmd("STORE 2,4 +FLAGS (\\Flagged $Label1)"))
+    account = await services.directory.find_account(AN)
+    async with services.db.connection() as conn, conn.transaction():
+        mb = await conn.fetchval("SELECT id FROM mailboxes WHERE account_id = $1"
+                                 " AND name = 'INBOX'", account.id)
+        got = [b async for b in msgs.fetch_column_arrays(conn, account.id, mb, [(1, 2**63 - 1)],
+                                                         None, "flags", batch=2)]
+        assert [u for u, _ in got] == [[1, 2], [3, 4], [5]]
+        assert got[0][1] == ["", "\\Flagged $Label1"]
+        got = [b async for b in msgs.fetch_column_arrays(conn, account.id, mb, [(1, 1), (3, 5)],
+                                                         None, "envelope", batch=2)]
+        assert [u for u, _ in got] == [[1, 3], [4, 5]]
+        assert got[1][1][1].startswith(b"(") and b"Batch_4" in got[1][1][1]
+    lines = await c.cmd("FETCH 2:3 (ENVELOPE)")
+    assert lines[0].startswith(b"* 2 FETCH (ENVELOPE (") and lines[1].startswith(b"* 3 FETCH")
+    lines = await c.cmd("UID FETCH 2,4:5 (FLAGS)")
+    assert lines[:3] == [b"* 2 FETCH (UID 2 FLAGS (\\Flagged $Label1))\r\n",
+                         b"* 4 FETCH (UID 4 FLAGS (\\Flagged $Label1))\r\n",
+                         b"* 5 FETCH (UID 5 FLAGS ())\r\n"]
+    await c.close()
