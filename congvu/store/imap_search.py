@@ -96,7 +96,11 @@ class _Builder:
         if kind == "Flag":
             if k.flag == "\\Recent":  # never set: RFC 9051 dropped \Recent
                 return "FALSE" if k.present else "TRUE"
-            test = p.add(k.flag) + " = ANY(" + self.flags() + ")"
+            if k.flag.startswith("\\"):  # a system flag, in canonical case
+                test = p.add(k.flag) + " = ANY(" + self.flags() + ")"
+            else:  # keywords compare case-insensitively (RFC 9051 §2.3.2), as in search.py
+                test = ("EXISTS (SELECT 1 FROM unnest(" + self.flags() + ") AS kw(f)"
+                        " WHERE lower(kw.f) = lower(" + p.add(k.flag) + "))")
             return test if k.present else "NOT " + test
         if kind == "Size":
             return "m.size " + (">" if k.op == "larger" else "<") + " " + p.add(k.size)

@@ -75,6 +75,11 @@ async def test_flag_date_size_set_and_boolean_keys(imap, services):
     assert await search(c, "(OR 1 3) NOT 3") == b"* SEARCH 1"
     assert await search(c, "KEYWORD $Forwarded") == b"* SEARCH"
     assert await search(c, "ALL UNKEYWORD $Forwarded") == b"* SEARCH 1 2 3"
+    assert ok(await c.cmd("STORE 2 +FLAGS.SILENT ($Work)"))
+    # Keywords compare case-insensitively (RFC 9051 §2.3.2), as the predicate does.
+    assert await search(c, "KEYWORD $WORK") == b"* SEARCH 2"
+    assert await search(c, "UNKEYWORD $work") == b"* SEARCH 1 3"
+    assert await search(c, "KEYWORD $Work FLAGGED") == b"* SEARCH 2"
     lines = await c.cmd("UID SEARCH FLAGGED")
     assert lines[0] == b"* SEARCH 2\r\n"
     await c.close()
