@@ -520,11 +520,11 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             bad = ical.UnsupportedComponent(f"component {parsed.component} not supported here")
         if bad is not None:
             raise DavError(bad.status, bad.precondition, bad.message) from None
-        at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, res.name, parsed.uid)
+        href = res.name
+        at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, href, parsed.uid)
         res = replace(res, obj=at_href)
         _check_preconditions(request, res.obj)
         check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
-        href = res.name
         old = res.obj
         if old is None and same_uid is not None:
             # Thunderbird may PUT an invitation it accepted from email under a
