@@ -154,6 +154,16 @@ async def create_mailbox(conn: asyncpg.Connection, account_id: int, name: str,
     )
     if row is None:
         raise Conflict(f"mailbox {name} already exists")
+    # A name still subscribed from a mailbox deleted earlier (see delete_mailbox)
+    # is subscribed again, now as the mailbox's own flag.
+    if await conn.fetchval(
+        "DELETE FROM imap_subscriptions WHERE account_id = $1 AND owner_id = $1 AND name = $2"
+        " RETURNING 1", account_id, name,
+    ):
+        row = await conn.fetchrow(
+            "UPDATE mailboxes SET subscribed = TRUE WHERE account_id = $1 AND name = $2"
+            " RETURNING " + _MB_COLS, account_id, name,
+        )
     return _mailbox(row)
 
 
@@ -196,6 +206,13 @@ async def delete_mailbox(conn: asyncpg.Connection, account_id: int, name: str) -
                 "UPDATE accounts SET used_bytes = greatest(used_bytes - $2, 0) WHERE id = $1",
                 account_id, int(freed),
             )
+    if target.subscribed:
+        # RFC 3501 §6.3.4/§6.3.6: the subscription outlives the mailbox (a row
+        # of one's own name space: owner_id = account_id) until UNSUBSCRIBE.
+        await conn.execute(
+            "INSERT INTO imap_subscriptions (account_id, owner_id, name) VALUES ($1, $1, $2)"
+            " ON CONFLICT DO NOTHING", account_id, target.name,
+        )
     row = await conn.fetchrow(
         "DELETE FROM mailboxes WHERE account_id = $1 AND id = $2 RETURNING " + _MB_COLS,
         account_id, target.id,
@@ -242,7 +259,7 @@ async def rename_mailbox(conn: asyncpg.Connection, account_id: int, old: str,
     )
     await conn.execute(
         "UPDATE imap_subscriptions SET name = $3 || substr(name, length($2) + 1) "
-        "WHERE owner_id = $1 AND (name = $2 OR name LIKE $4)",
+        "WHERE owner_id = $1 AND account_id <> $1 AND (name = $2 OR name LIKE $4)",
         account_id, old, new, _like_prefix(old),
     )
     return _mailbox(row)
@@ -261,6 +278,11 @@ async def set_subscribed(conn: asyncpg.Connection, account_id: int, name: str, o
     )
     if not done and on:
         raise NotFound(f"no mailbox {name}")
+    if not done:  # the subscription of a deleted mailbox (see delete_mailbox)
+        await conn.execute(
+            "DELETE FROM imap_subscriptions WHERE account_id = $1 AND owner_id = $1 AND name = $2",
+            account_id, name,
+        )
 
 
 async def set_other_subscription(conn: asyncpg.Connection, account_id: int, owner_id: int,

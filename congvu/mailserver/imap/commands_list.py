@@ -36,6 +36,7 @@ class _Entry:
     subscribed: bool = False
     children: bool = False
     subscribed_children: bool = False
+    orphan: bool = False  # a subscribed name whose mailbox was deleted
     extra: list[str] = field(default_factory=list)
 
 
@@ -76,6 +77,8 @@ class ListCommands:
                     ref = MailboxRef(owner.id, owner.address, mb.id, mb.name, display, me.id,
                                      rights)
                     entries[display] = _Entry(display, ref, mb.special_use, mb.name in subs)
+            # RFC 3501 §6.3.6: subscriptions outlive deleted mailboxes.
+            orphans = await mstore.other_subscriptions(conn, me.id, me.id)
         # Levels that are not mailboxes, and who has children.
         for name in list(entries):
             parts = name.split(DELIM)
@@ -85,6 +88,16 @@ class ListCommands:
                 e.children = True
                 if entries[name].subscribed:
                     e.subscribed_children = True
+        for name in orphans:
+            if name in entries:
+                entries[name].subscribed = True
+                continue
+            entries[name] = _Entry(name, subscribed=True, orphan=True)
+            parts = name.split(DELIM)
+            for i in range(1, len(parts)):
+                level = entries.get(DELIM.join(parts[:i]))
+                if level is not None:
+                    level.subscribed_children = True
         return entries
 
     def _attributes(self: Any, e: _Entry, cmd_returns: frozenset[str], extended: bool) -> list[str]:
@@ -124,6 +137,8 @@ class ListCommands:
                     continue
             if "SPECIAL-USE" in sel and not e.special_use:
                 continue
+            if e.orphan and "SUBSCRIBED" not in sel:
+                continue  # only the subscription remains
             if e.ref is None and not cmd.extended and not _stops_here(name, regexes, entries):
                 continue
             attrs = self._attributes(e, frozenset(ret), cmd.extended)

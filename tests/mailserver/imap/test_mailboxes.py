@@ -155,3 +155,23 @@ async def test_check_quota_and_acl_transcripts(imap, services):
         lines = await c.cmd(cmd)
         assert lines[-1].split(b" ", 1)[1].startswith(b"NO [NOPERM]"), lines
     await c.close()
+
+
+async def test_delete_keeps_the_subscription(imap):
+    # RFC 3501 §6.3.4/§6.3.6/§6.3.9: subscriptions do not follow existence.
+    c = await _login(imap)
+    assert ok(await c.cmd("CREATE Tam"))
+    assert ok(await c.cmd("SUBSCRIBE Tam"))
+    assert ok(await c.cmd("DELETE Tam"))
+    assert b'"Tam"' not in b"".join(await c.cmd('LIST "" "*"'))
+    lines = await c.cmd('LSUB "" "*"')
+    assert b'* LSUB (\\Noselect \\HasNoChildren) "/" "Tam"\r\n' in lines
+    lines = await c.cmd('LIST (SUBSCRIBED) "" "Ta*"')
+    assert lines[:-1] == [b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Tam"\r\n']
+    assert ok(await c.cmd("CREATE Tam"))  # subscribed again, as the name was
+    lines = await c.cmd('LIST (SUBSCRIBED) "" "Ta*"')
+    assert lines[:-1] == [b'* LIST (\\HasNoChildren \\Subscribed) "/" "Tam"\r\n']
+    assert ok(await c.cmd("DELETE Tam"))
+    assert ok(await c.cmd("UNSUBSCRIBE Tam"))
+    assert b'"Tam"' not in b"".join(await c.cmd('LSUB "" "*"'))
+    await c.close()
