@@ -251,10 +251,11 @@ async def fetch_column_arrays(
         sql += " AND m.modseq > " + p.add(changedsince)
     sql = ("SELECT array_agg(u ORDER BY u), array_agg(v ORDER BY u) FROM ("
            + sql + f" ORDER BY m.uid LIMIT {limit}) AS s")
-    stmt = await conn.prepare(sql)
     values = p.values
     while True:
-        uids, vals = await stmt.fetchrow(*values)
+        # fetchrow, not prepare(): the connection's statement cache keeps the
+        # parsed statement, so a repeated FETCH costs one round trip.
+        uids, vals = await conn.fetchrow(sql, *values)
         if not uids:
             return
         yield uids, vals
