@@ -409,25 +409,41 @@ async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: in
     the time does not depend on the rest of the database; with this node's
     :class:`UidCache`, only the rows changed since it last looked.
     """
+    if reader_id is None:
+        first_sql = (
+            "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = $1"
+            " AND m.mailbox_id = $2 AND m.expunged_at IS NULL AND NOT ($3 = ANY(m.flags))")
+        third: str | int = SEEN
+    else:
+        first_sql = (
+            "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = $1 "
+            "AND m.mailbox_id = $2 AND m.expunged_at IS NULL AND NOT EXISTS ("
+            " SELECT 1 FROM imap_seen s WHERE s.owner_id = $1 AND s.mailbox_id = $2"
+            " AND s.reader_id = $3 AND s.uid = m.uid)")
+        third = reader_id
+    if cache is not None:
+        entry = cache.get(account_id, mailbox_id)
+        if entry is not None:
+            # The usual re-SELECT: mailbox row and first unseen in one statement
+            # (one snapshot, one round trip); the cached UIDs are good when the
+            # row's UIDVALIDITY and HIGHESTMODSEQ are still theirs.
+            row = await conn.fetchrow(
+                "SELECT " + _MB_COLS + ", (" + first_sql + ") AS first_unseen FROM mailboxes"
+                " WHERE account_id = $1 AND id = $2", account_id, mailbox_id, third,
+            )
+            if row is None:
+                raise NotFound("the mailbox no longer exists")
+            mb = _mailbox(row)
+            if entry[0] == mb.uidvalidity and entry[1] == mb.highestmodseq:
+                uids = array("Q", entry[2])
+                cache.put(account_id, mailbox_id, mb.uidvalidity, mb.highestmodseq, uids)
+                return SelectState(mb, uids, row["first_unseen"])
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         mb = await get_mailbox_by_id(conn, account_id, mailbox_id)
         uids = await _visible_uids(conn, account_id, mailbox_id, mb, cache)
         if cache is not None:
             cache.put(account_id, mailbox_id, mb.uidvalidity, mb.highestmodseq, uids)
-        if reader_id is None:
-            first = await conn.fetchval(
-                "SELECT min(uid) FROM mailbox_messages WHERE account_id = $1 AND mailbox_id = $2 "
-                "AND expunged_at IS NULL AND NOT ($3 = ANY(flags))",
-                account_id, mailbox_id, SEEN,
-            )
-        else:
-            first = await conn.fetchval(
-                "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = $1 "
-                "AND m.mailbox_id = $2 AND m.expunged_at IS NULL AND NOT EXISTS ("
-                " SELECT 1 FROM imap_seen s WHERE s.owner_id = $1 AND s.mailbox_id = $2"
-                " AND s.reader_id = $3 AND s.uid = m.uid)",
-                account_id, mailbox_id, reader_id,
-            )
+        first = await conn.fetchval(first_sql, account_id, mailbox_id, third)
     return SelectState(mb, uids, first)
 
 

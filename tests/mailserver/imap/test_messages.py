@@ -188,3 +188,27 @@ async def test_fetch_flags_and_envelope_streams_in_keyset_batches(imap, services
                          b"* 4 FETCH (UID 4 FLAGS (\\Flagged $Label1))\r\n",
                          b"* 5 FETCH (UID 5 FLAGS ())\r\n"]
     await c.close()
+
+
+async def test_reselect_from_the_uid_cache_sees_changes(imap, services):
+    # Re-SELECT reads the mailbox row and first unseen in one statement and
+    # uses this node's cached UIDs only while HIGHESTMODSEQ is unchanged.
+    for i in range(3):
+        await deliver(services, AN, message(f"Cache {i}"))
+    c = await _select(imap)
+    lines = await c.cmd("SELECT INBOX")
+    assert b"* 3 EXISTS\r\n" in lines and b"* OK [UNSEEN 1] First unseen\r\n" in lines
+    assert ok(await c.cmd("STORE 1 +FLAGS.SILENT (\\Seen)"))
+    lines = await c.cmd("SELECT INBOX")
+    assert b"* 3 EXISTS\r\n" in lines and b"* OK [UNSEEN 2] First unseen\r\n" in lines
+    await deliver(services, AN, message("Cache 3"))
+    lines = await c.cmd("SELECT INBOX")
+    assert b"* 4 EXISTS\r\n" in lines
+    assert ok(await c.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await c.cmd("EXPUNGE"))
+    lines = await c.cmd("SELECT INBOX")
+    assert b"* 3 EXISTS\r\n" in lines and b"* OK [UNSEEN 2] First unseen\r\n" in lines
+    assert (await c.cmd("UID FETCH 1:* (FLAGS)"))[:3] == [
+        b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n", b"* 2 FETCH (UID 3 FLAGS ())\r\n",
+        b"* 3 FETCH (UID 4 FLAGS ())\r\n"]
+    await c.close()
