@@ -37,6 +37,7 @@ __all__ = [
     "copy_messages",
     "expunge",
     "fetch_column_arrays",
+    "fetch_flag_rows",
     "fetch_rows",
     "move_all",
     "store_flags",
@@ -262,6 +263,43 @@ async def fetch_column_arrays(
         if len(uids) < batch:
             return
         values[after_i] = uids[-1]
+
+
+async def fetch_flag_rows(
+    conn: asyncpg.Connection,
+    account_id: int,
+    mailbox_id: int,
+    ranges: Sequence[tuple[int, int]],
+    reader_id: int | None,
+    *,
+    changedsince: int | None = None,
+    batch: int = 5000,
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """``(uid, flags as space-separated text)`` records in UID order, in batches.
+
+    The resync favourite ``UID FETCH 1:* (FLAGS)`` over 100,000 messages:
+    only the index (flags are INCLUDEd in it) and one text column per row, so
+    the caller formats each line with a single ``%``. Must run inside a
+    transaction.
+    """
+    p = Params(account_id, mailbox_id)
+    sql = "SELECT m.uid, array_to_string(" + flags_expr(p, reader_id) + ", ' ')"
+    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
+        sql += (" FROM mailbox_messages m WHERE m.account_id = $1 AND m.mailbox_id = $2"
+                f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint AND {p.add(ranges[0][1])}::bigint")
+    else:
+        sql += (" FROM mailbox_messages m" + ranges_join(p, ranges)
+                + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
+    if changedsince is not None:  # RFC 7162 §3.1.4.1
+        sql += " AND m.modseq > " + p.add(changedsince)
+    sql += " ORDER BY m.uid"
+    cursor = await conn.cursor(sql, *p.values)
+    while True:
+        recs = await cursor.fetch(batch)
+        if recs:
+            yield recs
+        if len(recs) < batch:
+            return
 
 
 async def store_flags(
