@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -145,13 +144,12 @@ def test_fetch_items() -> None:
     )
 
 
-def test_hundred_thousand_fetch_flags_is_cheap() -> None:
+def test_hundred_thousand_fetch_flags() -> None:
+    # the time of this loop is printed by bench/pure_paths.py
     flag_sets = [("\\Seen",), ("\\Seen", "\\Flagged"), ()]
-    start = time.perf_counter()
     out = [
         r.fetch_response(i, [r.fetch_uid(i + 7), r.fetch_flags(flag_sets[i % 3])])
         for i in range(1, 100_001)
     ]
-    elapsed = time.perf_counter() - start
     assert out[0] == b"* 1 FETCH (UID 8 FLAGS (\\Seen \\Flagged))\r\n"
-    assert elapsed < 2.0  # ~0.1 s on a laptop; generous for slow CI
+    assert out[-1] == b"* 100000 FETCH (UID 100007 FLAGS (\\Seen))\r\n"

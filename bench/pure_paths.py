@@ -1,0 +1,59 @@
+"""Times of the pure hot paths that have no peer to compare with.
+
+    python bench/pure_paths.py
+
+Prints, without asserting anything (timing belongs here, not in tests):
+  * base_subject() on 300 KB subjects (RFC 5256 trailer stripping must stay linear);
+  * parse_message() of a ~10 KB multipart message (parse-once at delivery);
+  * formatting 100,000 FETCH (UID FLAGS) lines (UID FETCH 1:* (FLAGS)).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from congvu.mailserver.imap import responses as r
+from congvu.mailserver.mime import base_subject, parse_message
+
+
+def timed(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def message_10kb() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Nguyễn Văn An <an.nv@hanoi.gov.vn>"
+    msg["To"] = "Phòng Văn thư <vanthu@hanoi.gov.vn>"
+    msg["Subject"] = "Công văn số 12/2026 về kế hoạch chuyển đổi số"
+    msg.set_content("Kính gửi các đồng chí,\n" + "Nội dung chi tiết của công văn. " * 300)
+    msg.add_attachment(b"%PDF-1.4 " + b"x" * 1000, maintype="application", subtype="pdf",
+                       filename="Kế hoạch.pdf")
+    return msg.as_bytes()
+
+
+def main() -> None:
+    for n in (12_500, 25_000, 50_000):
+        t = timed(lambda n=n: (base_subject("x" + " (fwd)" * n), base_subject("(fwd) " * n + "x")))
+        print(f"base_subject, {n:>6} trailers: {t * 1000:8.1f} ms")
+    raw = message_10kb()
+    t = timed(lambda: [parse_message(raw) for _ in range(50)]) / 50
+    print(f"parse_message, {len(raw)} bytes: {t * 1000:8.2f} ms per message")
+    flag_sets = [("\\Seen",), ("\\Seen", "\\Flagged"), ()]
+    t = timed(lambda: [r.fetch_response(i, [r.fetch_uid(i + 7), r.fetch_flags(flag_sets[i % 3])])
+                       for i in range(1, 100_001)])
+    print(f"100,000 FETCH (UID FLAGS) lines: {t * 1000:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
