@@ -152,4 +152,4 @@ def test_hundred_thousand_fetch_flags() -> None:
         for i in range(1, 100_001)
     ]
     assert out[0] == b"* 1 FETCH (UID 8 FLAGS (\\Seen \\Flagged))\r\n"
-    assert out[-1] == b"* 100000 FETCH (UID 100007 FLAGS (\\Seen))\r\n"
+    assert out[-1] == b"* 100000 FETCH (UID 100007 FLAGS (\\Seen \\Flagged))\r\n"
