@@ -8,6 +8,7 @@ isolated and a clone costs tens of milliseconds.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import os
 import uuid
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
+from congvu.cli import main
 from congvu.config import Listeners, Settings
 from congvu.directory.service import Directory, NewAccount
 from congvu.services import Services
@@ -78,6 +80,23 @@ def params_url(p: ConnectParams) -> str:
 def db_params(pg_params: ConnectParams) -> ConnectParams:
     """A fresh database for a synchronous test (e.g. the CLI run in-process)."""
     return new_database(pg_params)
+
+
+@pytest.fixture
+def cli(db_params, tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """``congvu admin ...`` in-process on this test's database: returns (code, out, err)."""
+    monkeypatch.setenv("CONGVU_DATABASE_URL", params_url(db_params))
+    monkeypatch.setenv("CONGVU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CONGVU_CONFIG", raising=False)
+
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(["admin", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 @pytest.fixture

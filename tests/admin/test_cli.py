@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
 from congvu.cli import main
 
-from ..conftest import params_url
 
 PW = "Mật-khẩu-2026!"
-
-
-@pytest.fixture
-def cli(db_params, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CONGVU_DATABASE_URL", params_url(db_params))
-    monkeypatch.setenv("CONGVU_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CONGVU_CONFIG", raising=False)
-
-    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(["admin", *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def ok(result: tuple[int, str, str]) -> str:

@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 import asyncpg
 import pytest
 
-from congvu.cli import main
 
 PW = "Mật-khẩu-2026!"
 
 
-def params_url(p) -> str:  # type: ignore[no-untyped-def]
-    return f"postgresql://{p.user}@/{p.database}?host={p.host}" + (f"&port={p.port}" if p.port else "")
-
-
 @pytest.fixture
-def cli(db_params, tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("CONGVU_DATABASE_URL", params_url(db_params))
-    monkeypatch.setenv("CONGVU_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CONGVU_CONFIG", raising=False)
-
-    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(["admin", *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run("domain", "add", "hanoi.gov.vn")
-    run("unit", "add", "ubnd-tp", "--name", "UBND Thành phố Hà Nội")
-    run("unit", "add", "so-tttt", "--name", "Sở Thông tin và Truyền thông", "--parent", "ubnd-tp")
-    return run
+def cli(cli):  # type: ignore[no-untyped-def]
+    """The shared admin runner, on a database with the units these tests use."""
+    cli("domain", "add", "hanoi.gov.vn")
+    cli("unit", "add", "ubnd-tp", "--name", "UBND Thành phố Hà Nội")
+    cli("unit", "add", "so-tttt", "--name", "Sở Thông tin và Truyền thông", "--parent", "ubnd-tp")
+    return cli
 
 
 def ok(result: tuple[int, str, str]) -> str:
