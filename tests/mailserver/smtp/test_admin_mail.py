@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from tests.admin.test_cli import cli, fails, ok  # noqa: F401  (cli is a fixture)
+from tests.admin.test_cli import fails, ok
 
 
-def test_dkim_generate_prints_the_txt_record(cli) -> None:  # noqa: F811
+def test_dkim_generate_prints_the_txt_record(cli) -> None:  # type: ignore[no-untyped-def]
     ok(cli("domain", "add", "hanoi.gov.vn"))
     out = ok(cli("dkim", "generate", "hanoi.gov.vn", "--selector", "s2026"))
     assert "DKIM key s2026 created for hanoi.gov.vn" in out
@@ -22,7 +22,7 @@ def test_dkim_generate_prints_the_txt_record(cli) -> None:  # noqa: F811
     assert "dkim.generate" in audit and "selector=s2026" in audit
 
 
-def test_dns_prints_mx_spf_dkim_dmarc(cli) -> None:  # noqa: F811
+def test_dns_prints_mx_spf_dkim_dmarc(cli) -> None:
     ok(cli("domain", "add", "hanoi.gov.vn"))
     out = ok(cli("dns", "hanoi.gov.vn"))
     assert "no DKIM key yet" in out
@@ -35,5 +35,5 @@ def test_dns_prints_mx_spf_dkim_dmarc(cli) -> None:  # noqa: F811
     fails(cli("dns", "nowhere.vn"), "not served")
 
 
-def test_queue_list(cli) -> None:  # noqa: F811
+def test_queue_list(cli) -> None:
     assert "the queue is empty" in ok(cli("queue", "list"))
