@@ -24,6 +24,7 @@ loop when everything they need is known.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -100,20 +101,26 @@ def _negative_ttl(responses: Iterable[Any]) -> float:
     return 0.0
 
 
+def client_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The peer's address, an IPv4-mapped IPv6 address as the IPv4 one; None if malformed."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
 async def reverse_name(resolver: Resolver, ip: str) -> str | None:
     """The client's forward-confirmed reverse DNS name, or None.
 
     A PTR name counts only if it resolves back to ``ip`` (FCrDNS), as
     Postfix checks before it writes a name into ``Received:``.
     """
-    import ipaddress
-
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = client_address(ip)
+    if addr is None:
         return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
     try:
         names = await resolver.query(addr.reverse_pointer, "PTR")
         for name in names[:5]:

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from ...config import ConfigError
+from .dnsresolve import client_address
 from .errors import SmtpError
 
 __all__ = ["CONNECTION_LIMIT", "MESSAGE_RATE_LIMIT", "ClientLimiter"]
@@ -50,13 +51,8 @@ class ClientLimiter:
         self.messages: dict[str, deque[float]] = {}
 
     def is_exempt(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if addr.version == 6 and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.exempt)
+        addr = client_address(ip)
+        return addr is not None and any(addr in net for net in self.exempt)
 
     @staticmethod
     def client_key(ip: str) -> str:
@@ -64,15 +60,12 @@ class ClientLimiter:
 
         One IPv6 host usually has a whole /64 to pick addresses from.
         """
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
+        addr = client_address(ip)
+        if addr is None:
             return ip
         if addr.version == 6:
-            if addr.ipv4_mapped is not None:
-                return str(addr.ipv4_mapped)
             return str(ipaddress.ip_network(f"{addr}/64", strict=False))
-        return ip
+        return str(addr)
 
     def connect(self, ip: str) -> SmtpError | None:
         """Count a new connection; the refusal if it is one too many."""
