@@ -367,22 +367,25 @@ async def get_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> Stor
     return obj
 
 
-async def find_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject | None:
-    row = await conn.fetchrow(
-        f"SELECT {_OBJ_COLS} FROM calendar_objects"
-        " WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
-        cal.owner_id, cal.id, href,
-    )
+_FIND_BY = {
+    column: f"SELECT {_OBJ_COLS} FROM calendar_objects"
+            f" WHERE owner_id = $1 AND calendar_id = $2 AND {column} = $3"
+    for column in ("href", "uid")
+}
+
+
+async def _find_by(conn: asyncpg.Connection, cal: Calendar, column: str,
+                   value: str) -> StoredObject | None:
+    row = await conn.fetchrow(_FIND_BY[column], cal.owner_id, cal.id, value)
     return _object(row) if row else None
+
+
+async def find_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject | None:
+    return await _find_by(conn, cal, "href", href)
 
 
 async def find_by_uid(conn: asyncpg.Connection, cal: Calendar, uid: str) -> StoredObject | None:
-    row = await conn.fetchrow(
-        f"SELECT {_OBJ_COLS} FROM calendar_objects"
-        " WHERE owner_id = $1 AND calendar_id = $2 AND uid = $3",
-        cal.owner_id, cal.id, uid,
-    )
-    return _object(row) if row else None
+    return await _find_by(conn, cal, "uid", uid)
 
 
 async def find_href_and_uid(
