@@ -14,6 +14,7 @@ unexpected is logged and answered 500 — the server lives on.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -29,9 +30,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from congvu.calendar import caltz, objects
 from congvu.calendar.davxml import DavError
 from congvu.services import Services
 from congvu.store import accounts as accounts_repo
+from congvu.store import calendars as cal_repo
 from congvu.store.accounts import Account
 from congvu.web.app import ROUTE_PROVIDERS
 
@@ -121,6 +124,26 @@ class DavEndpoint:
         self.services = services
         self.auth = BasicAuth(services)
         self.methods = methods
+        # RFC 4791 §9.9: floating times are read in the organisation's zone.
+        caltz.configure(services.settings.timezone)
+        self._reindex: asyncio.Task[None] | None = None
+        self._checked = False
+
+    async def _check_floating(self, conn: asyncpg.Connection) -> None:
+        """Once per process: objects indexed in a zone that is no longer their
+        calendar's (a new configured zone, rows from before migration 009) are
+        indexed again in the background."""
+        self._checked = True
+        stale = await cal_repo.calendars_with_stale_floating(conn, caltz.default_zone().key, 1)
+        if stale:
+            self._reindex = asyncio.create_task(self._run_reindex())
+
+    async def _run_reindex(self) -> None:
+        try:
+            done = await objects.reindex_stale(self.services.db)
+            log.info("re-indexed %d calendar objects with floating times", done)
+        except Exception:
+            log.exception("re-indexing floating times failed")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -146,6 +169,8 @@ class DavEndpoint:
             # One pooled connection for the whole request: authentication reads
             # the account on it and the methods use it (congvu.calendar.reqdb).
             async with self.services.db.connection() as conn:
+                if not self._checked:
+                    await self._check_floating(conn)
                 actor = await self.auth(request, conn)
                 if method == "OPTIONS":
                     return self.options()

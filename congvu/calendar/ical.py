@@ -29,6 +29,7 @@ from congvu.calendar.icaltime import (
     TimeSpan,
     component_overlaps,
     event_span,
+    has_floating,
     instances,
     prop_dt,
     to_utc,
@@ -122,6 +123,11 @@ class CalendarObject:
     summary: str | None
     dtstamp: datetime
     data: bytes
+    # Some instance-placing value floats (RFC 4791 §9.9): the index above was
+    # computed in ``floating_tz`` and depends on the calendar's zone.
+    floating: bool = False
+    floating_tz: tzinfo = UTC
+    floating_key: str = "UTC"  # names floating_tz (congvu.calendar.caltz.Zone.key)
 
 
 def _param(prop: object, name: str) -> str | None:
@@ -202,6 +208,7 @@ def parse_calendar_object(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     floating_tz: tzinfo = UTC,
+    floating_key: str = "UTC",
     supported: tuple[str, ...] = OBJECT_TYPES,
 ) -> CalendarObject:
     """Validate a calendar object resource body and extract its index facts.
@@ -276,6 +283,9 @@ def parse_calendar_object(
         summary=None if summary is None else str(summary),
         dtstamp=to_utc(dtstamp) if dtstamp is not None else stamp,
         data=as_sent if as_sent is not None else cal.to_ical(),
+        floating=has_floating(comps),
+        floating_tz=floating_tz,
+        floating_key=floating_key,
     )
 
 

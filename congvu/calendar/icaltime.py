@@ -26,6 +26,7 @@ __all__ = [
     "TimeSpan",
     "component_overlaps",
     "event_span",
+    "has_floating",
     "instances",
     "is_recurring_set",
     "prop_dt",
@@ -63,6 +64,33 @@ def to_utc(value: date | datetime, floating_tz: tzinfo = UTC) -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         value = value.replace(tzinfo=floating_tz)
     return value.astimezone(UTC)
+
+
+def _floating_value(value: object) -> bool:
+    if isinstance(value, tuple):  # a PERIOD: its start decides
+        value = value[0] if value else None
+    if isinstance(value, datetime):
+        return value.tzinfo is None or value.tzinfo.utcoffset(value) is None
+    return isinstance(value, date)
+
+
+def has_floating(comps: list[Component]) -> bool:
+    """Does any date or date-time that places an instance float (no zone)?
+
+    RFC 4791 §9.9: such values (and DATE values) are read in the calendar's
+    zone, so the object's index depends on that zone.
+    """
+    for comp in comps:
+        for name in ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID"):
+            value = prop_dt(comp, name)
+            if value is not None and _floating_value(value):
+                return True
+        for name in ("RDATE", "EXDATE"):
+            props = comp.get(name)
+            for prop in props if isinstance(props, list) else ([props] if props else []):
+                if any(_floating_value(getattr(v, "dt", None)) for v in getattr(prop, "dts", [])):
+                    return True
+    return False
 
 
 def prop_dt(comp: Component, name: str) -> date | datetime | None:

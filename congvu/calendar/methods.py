@@ -19,7 +19,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from congvu.calendar import ical, reqdb
+from congvu.calendar import caltz, ical, reqdb
 from congvu.calendar.davxml import (
     DavError,
     Multistatus,
@@ -39,7 +39,7 @@ from congvu.calendar.davxml import (
 )
 from congvu.calendar.hooks import run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
-from congvu.calendar.objects import index_of, parse
+from congvu.calendar.objects import fits, index_of, parse, parse_for, reindex_floating
 from congvu.calendar.props import PropContext, properties
 from congvu.calendar.resources import (
     UNIT_PREFIX,
@@ -317,6 +317,11 @@ def _changes(ops: Iterable[PropPatchOp]) -> tuple[dict[str, object], list[str]]:
             except ValueError:
                 refused.append(op.name)
                 continue
+        if (column == "timezone" and isinstance(value, str) and value.strip()
+                and caltz.parse_timezone(value) is None):
+            # RFC 4791 §5.2.2: one valid VTIMEZONE in a VCALENDAR
+            refused.append(op.name)
+            continue
         if column == "color" and isinstance(value, str) and len(value) > 64:
             refused.append(op.name)
             continue
@@ -344,7 +349,10 @@ async def do_PROPPATCH(services: Services, request: Request, actor: Account, pat
                    other={424: [n for n in names if n not in refused]})
             return multistatus(ms)
         if changes:
-            await cal_repo.update_calendar(conn, res.calendar, **changes)
+            cal = await cal_repo.update_calendar(conn, res.calendar, **changes)
+            if "timezone" in changes:
+                # RFC 4791 §9.9: floating times now read in the new zone.
+                await reindex_floating(conn, cal)
             await _audit_delegate(conn, actor, res, "calendar.proppatch", sorted(changes))
         ms.add(res.path, dict.fromkeys(names))
     return multistatus(ms)
@@ -520,6 +528,8 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             bad = ical.UnsupportedComponent(f"component {parsed.component} not supported here")
         if bad is not None:
             raise DavError(bad.status, bad.precondition, bad.message) from None
+        if not fits(parsed, cal):  # RFC 4791 §9.9: floating times in the calendar's zone
+            parsed = parse_for(body, cal, ical.OBJECT_TYPES)
         href = res.name
         at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, href, parsed.uid)
         res = replace(res, obj=at_href)
@@ -538,7 +548,7 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
         if scheduled:
             assert new_body is not None
             try:
-                parsed = parse(new_body, cal.components or ("VEVENT", "VTODO"))
+                parsed = parse_for(new_body, cal)
             except ical.InvalidCalendarData as exc:
                 raise DavError(500, None, f"hook produced bad data: {exc}") from None
         if tag is None and old is not None:
@@ -611,7 +621,7 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
             raise DavError(412, None, "Destination exists and Overwrite is F")
         if src.calendar.id == dst.calendar.id and src.name == dst.name:
             raise DavError(403, None, "source and destination are the same")
-        parsed = parse(src.obj.ics)
+        parsed = parse_for(src.obj.ics, dst.calendar, ical.OBJECT_TYPES)
         if dst.obj is not None:
             await cal_repo.delete_object(conn, dst.calendar, dst.name)
         dst_cal: Calendar = await cal_repo.get_calendar_by_id(

@@ -9,19 +9,40 @@ own transaction (no hooks run from here, so there is no recursion).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from congvu.calendar import ical, icaltime
+from congvu.calendar import caltz, ical, icaltime
+from congvu.calendar.caltz import Zone
 from congvu.store import calendars as cal_repo
 from congvu.store.calendars import Calendar, ObjectIndex, StoredObject
 
-__all__ = ["index_of", "parse", "remove_object", "write_object"]
+__all__ = ["index_of", "parse", "reindex_floating", "remove_object", "write_object"]
 
 
-def parse(body: bytes | str, supported: tuple[str, ...] = ("VEVENT", "VTODO")) -> ical.CalendarObject:
-    """Validate; raises ical.InvalidCalendarData (400 valid-calendar-data)."""
-    return ical.parse_calendar_object(body, supported=supported)
+def parse(body: bytes | str, supported: tuple[str, ...] = ("VEVENT", "VTODO"),
+          zone: Zone | None = None) -> ical.CalendarObject:
+    """Validate; raises ical.InvalidCalendarData (400 valid-calendar-data).
+
+    Floating times are read in ``zone`` (the target calendar's,
+    `caltz.calendar_zone`; the configured default when None).
+    """
+    zone = zone or caltz.default_zone()
+    return ical.parse_calendar_object(body, supported=supported, floating_tz=zone.tz,
+                                      floating_key=zone.key)
+
+
+def parse_for(body: bytes | str, cal: Calendar,
+              supported: tuple[str, ...] | None = None) -> ical.CalendarObject:
+    """`parse` for storing in ``cal`` (its components, its zone)."""
+    return parse(body, supported or tuple(cal.components) or ("VEVENT", "VTODO"),
+                 caltz.calendar_zone(cal))
+
+
+def fits(obj: ical.CalendarObject, cal: Calendar) -> bool:
+    """Was ``obj`` indexed as ``cal`` needs (same zone, or nothing floats)?"""
+    return not obj.floating or obj.floating_key == caltz.calendar_zone(cal).key
 
 
 MAX_INDEXED_INSTANCES = 1000
@@ -33,8 +54,9 @@ def recurring_spans(obj: ical.CalendarObject) -> tuple[tuple[datetime, datetime]
         return None
     cal = ical.load_calendar(obj.data)
     spans = []
-    for inst in icaltime.instances(cal, "VEVENT", None, None, UTC):
-        span = icaltime.event_span(inst, UTC)
+    tz = obj.floating_tz
+    for inst in icaltime.instances(cal, "VEVENT", None, None, tz):
+        span = icaltime.event_span(inst, tz)
         if span is None:
             continue
         spans.append((span.start, span.end))
@@ -52,6 +74,7 @@ def index_of(obj: ical.CalendarObject) -> ObjectIndex:
         recurring=obj.is_recurring,
         class_=obj.class_,
         instances=recurring_spans(obj),
+        floating_tz=obj.floating_key if obj.floating else None,
     )
 
 
@@ -60,13 +83,52 @@ async def write_object(
     *, schedule_tag: str | None = None,
 ) -> tuple[StoredObject, bool]:
     """Parse ``body`` and create or replace the object at ``href``: (object, created)."""
-    parsed = parse(body, tuple(cal.components) or ("VEVENT", "VTODO"))
+    parsed = parse_for(body, cal)
     return await cal_repo.put_object(conn, cal, href, index_of(parsed), parsed.data,
                                      schedule_tag)
 
 
 async def remove_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject:
     return await cal_repo.delete_object(conn, cal, href)
+
+
+async def reindex_floating(conn: asyncpg.Connection, cal: Calendar, batch: int = 500) -> int:
+    """Index again the objects of ``cal`` whose floating times were read in
+    another zone than the calendar's now (after a calendar-timezone change,
+    a new configured default, or rows from before migration 009). The
+    bodies, ETags and sync state do not change. Returns how many."""
+    zone = caltz.calendar_zone(cal)
+    done = 0
+    while True:
+        rows = await cal_repo.stale_floating(conn, cal, zone.key, batch)
+        for href, etag, ics in rows:
+            try:
+                index: ObjectIndex | None = index_of(parse(ics, ical.OBJECT_TYPES, zone))
+            except ical.InvalidCalendarData:
+                index = None  # stored before a stricter parser: a candidate for every range
+            await cal_repo.reindex_object(conn, cal, href, etag, index)
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
+async def reindex_stale(db: Any) -> int:
+    """Every calendar whose floating times were indexed in another zone than its
+    own now (a changed configured default, rows from before migration 009),
+    one calendar per transaction. Run once per process (`congvu.calendar.app`)."""
+    done = 0
+    seen: set[tuple[int, int]] = set()
+    while True:
+        async with db.transaction() as conn:
+            cals = await cal_repo.calendars_with_stale_floating(
+                conn, caltz.default_zone().key, limit=len(seen) + 1)
+            todo = [c for c in cals if (c.owner_id, c.id) not in seen]
+            if not todo:
+                return done  # (a calendar seen twice would be a key mismatch: stop)
+            seen.add((todo[0].owner_id, todo[0].id))
+            # The row lock orders this with PROPPATCH and writers of the calendar.
+            cal = await cal_repo.lock_calendar(conn, todo[0])
+            done += await reindex_floating(conn, cal)
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from congvu.calendar import ical, reqdb
+from datetime import timedelta, tzinfo
+
+from congvu.calendar import caltz, ical, reqdb
 from congvu.calendar.davreport import (
     CalendarMultiget,
     CalendarQuery,
@@ -97,27 +99,30 @@ async def report(services: Services, request: Request, actor: Account, path: str
 
 
 def _render(ms: Multistatus, res: Resource, obj: StoredObject, props: PropfindRequest,
-            me: str, *, always_etag: bool = False) -> None:
+            me: str, *, always_etag: bool = False, tz: tzinfo | None = None) -> None:
     names: tuple[str, ...] | None = props.props if props.kind == "prop" else None
     found = object_props(obj, names, me)
     if always_etag:
         found.setdefault(dav("getetag"), obj.etag)
     wanted = names or ()
     if caldav("calendar-data") in wanted or (props.calendar_data is not None):
-        found[caldav("calendar-data")] = _calendar_data(obj, res, props.calendar_data)
+        found[caldav("calendar-data")] = _calendar_data(obj, res, props.calendar_data, tz)
     missing = [n for n in wanted if n not in found]
     ms.add(res.path + obj.href, found, missing)  # type: ignore[arg-type]
 
 
-def _calendar_data(obj: StoredObject, res: Resource, req: CalendarDataRequest | None) -> str:
+def _calendar_data(obj: StoredObject, res: Resource, req: CalendarDataRequest | None,
+                   tz: tzinfo | None = None) -> str:
     text = calendar_data(obj, res)
-    if req is None:
+    if req is None or (req.expand is None and req.limit_recurrence_set is None):
         return text
+    # RFC 4791 §9.9: floating times in the query's or the calendar's zone.
+    tz = tz or caltz.calendar_zone(res.calendar).tz
     if req.expand is not None:
-        return ical.expand(text, *req.expand).decode("utf-8")
-    if req.limit_recurrence_set is not None:
-        return ical.limit_recurrence_set(text, *req.limit_recurrence_set).decode("utf-8")
-    return text
+        return ical.expand(text, *req.expand, floating_tz=tz).decode("utf-8")
+    assert req.limit_recurrence_set is not None
+    return ical.limit_recurrence_set(text, *req.limit_recurrence_set,
+                                     floating_tz=tz).decode("utf-8")
 
 
 def _columns_decide(flt: CompFilter) -> bool:
@@ -132,11 +137,25 @@ def _columns_decide(flt: CompFilter) -> bool:
 async def _query(ctx: PropContext, res: Resource, rep: CalendarQuery, minimal: bool) -> Response:
     cal = res.calendar
     assert cal is not None
+    # RFC 4791 §9.9: floating times are read in the query's CALDAV:timezone,
+    # else the calendar's. The index holds them in the calendar's zone; in
+    # another zone they may move by up to a day, so the candidates are
+    # widened and every one is tested exactly.
+    zone = own = caltz.calendar_zone(cal)
+    if rep.timezone is not None:
+        asked = caltz.zone_for_query(rep.timezone, cal)
+        if asked is None:
+            raise DavError(403, caldav("valid-calendar-data"),
+                           "CALDAV:timezone must hold one valid VTIMEZONE")
+        zone = asked
+    other_zone = not zone.same(own)
     rng = index_prefilter(rep.filter)
-    simple = _columns_decide(rep.filter)
+    simple = _columns_decide(rep.filter) and not other_zone
     if rng is not None:
-        found = await cal_repo.objects_overlapping(ctx.conn, cal, rng.comp_type, rng.start,
-                                                   rng.end)
+        slack = timedelta(days=2) if other_zone else timedelta(0)
+        found = await cal_repo.objects_overlapping(
+            ctx.conn, cal, rng.comp_type, rng.start - slack if rng.start else None,
+            rng.end + slack if rng.end else None)
     else:
         found = [(o, None) for o in await cal_repo.list_objects(ctx.conn, cal, with_data=True)]
     ms = Multistatus(minimal=minimal)
@@ -149,14 +168,15 @@ async def _query(ctx: PropContext, res: Resource, rep: CalendarQuery, minimal: b
         # The store decided the time-range from its columns where it could;
         # otherwise (other filters, VTODO, unbounded series) the exact test.
         # Readers without write rights are matched against what they may see.
-        ok = hit if (simple and hit is not None) else matches(rep.filter, calendar_data(obj, res))
+        ok = (hit if (simple and hit is not None)
+              else matches(rep.filter, calendar_data(obj, res), zone.tz))
         if ok:
             matched.append(obj)
     if fast:  # getetag and the like only (iPhone, DAVx5): written directly, as for sync
         fast_responses(ms, res.path, matched, props)  # type: ignore[arg-type]
     else:
         for obj in matched:
-            _render(ms, res, obj, rep.props, me)
+            _render(ms, res, obj, rep.props, me, tz=zone.tz)
     return multistatus(ms)
 
 
@@ -218,8 +238,9 @@ async def _freebusy(ctx: PropContext, res: Resource, rep: FreeBusyQuery) -> Resp
     cal = res.calendar
     assert cal is not None
     periods = []
+    tz = caltz.calendar_zone(cal).tz  # RFC 4791 §9.9 / §7.10: floating times
     for obj in await cal_repo.objects_in_range(ctx.conn, cal, "VEVENT", rep.start, rep.end):
-        periods.extend(busy_periods(obj.ics, rep.start, rep.end))
+        periods.extend(busy_periods(obj.ics, rep.start, rep.end, tz))
     body = vfreebusy_response(periods, rep.start, rep.end)
     return Response(body, media_type="text/calendar; charset=utf-8")
 

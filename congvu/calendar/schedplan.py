@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from icalendar import Calendar, Component, vCalAddress
 
@@ -546,11 +546,12 @@ def _only_replier(organizer_copy: bytes, reply: bytes) -> bytes:
 # --- rooms and resources --------------------------------------------------------
 
 
-def booking_window(ics: bytes) -> tuple[datetime, datetime] | None:
-    """[start, end) that every instance of a booking falls in (bounded)."""
+def booking_window(ics: bytes, tz: tzinfo = UTC) -> tuple[datetime, datetime] | None:
+    """[start, end) that every instance of a booking falls in (bounded);
+    floating times read in ``tz`` (the room's calendar zone, RFC 4791 §9.9)."""
     cal = load_calendar(ics)
     spans = [s for c in _objects(cal) if c.name == "VEVENT"
-             if (s := event_span(c)) is not None]
+             if (s := event_span(c, tz)) is not None]
     if not spans:
         return None
     lo = min(s.start for s in spans)
@@ -559,22 +560,22 @@ def booking_window(ics: bytes) -> tuple[datetime, datetime] | None:
     return lo, max(hi, lo)
 
 
-def booking_conflicts(ics: bytes, busy: Sequence[BusyPeriod]) -> bool:
+def booking_conflicts(ics: bytes, busy: Sequence[BusyPeriod], tz: tzinfo = UTC) -> bool:
     """Does any instance of the booking overlap the room's busy time?
 
     ``busy`` must not include the booking itself (the same UID). Cancelled
     and transparent instances book nothing.
     """
-    window = booking_window(ics)
+    window = booking_window(ics, tz)
     if window is None or not busy:
         return False
     cal = load_calendar(ics)
-    for inst in instances(cal, "VEVENT", window[0], window[1]):
+    for inst in instances(cal, "VEVENT", window[0], window[1], tz):
         if str(inst.get("STATUS", "")).upper() == "CANCELLED":
             continue
         if str(inst.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
             continue
-        span = event_span(inst)
+        span = event_span(inst, tz)
         if span is None or span.end <= span.start:
             continue
         if any(p.start < span.end and span.start < p.end for p in busy):

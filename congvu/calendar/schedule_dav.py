@@ -17,21 +17,20 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from congvu.calendar import reqdb
+from congvu.calendar import caltz, reqdb
 from congvu.calendar.davxml import DavError, PropValue, caldav, dav, el
-from congvu.calendar.freebusy import BusyPeriod, busy_periods, vfreebusy_response
+from congvu.calendar.freebusy import BusyPeriod, vfreebusy_response
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
 from congvu.calendar.icaltime import prop_dt, to_utc
 from congvu.calendar.schedplan import email_of
-from congvu.calendar.scheduling import resolve
+from congvu.calendar.scheduling import account_busy, resolve
 from congvu.store import accounts as accounts_repo
 from congvu.store import calendars as cal_repo
 from congvu.store.accounts import Account
@@ -48,10 +47,8 @@ Want = Callable[[str], bool]
 
 
 def _floating(services: Any) -> tzinfo:
-    try:
-        return ZoneInfo(services.settings.timezone)
-    except Exception:
-        return UTC
+    """Floating DTSTART/DTEND of a free/busy request: the organisation's zone."""
+    return caltz.default_zone().tz
 
 
 def inbox_path(account: Account) -> str:
@@ -117,15 +114,10 @@ def check_schedule_tag(headers: Any, current: cal_repo.StoredObject | None) -> N
 
 
 async def freebusy_for(conn: Any, account: Account, start: datetime, end: datetime, *,
-                       mask_uid: str | None = None,
-                       floating: tzinfo = UTC) -> list[BusyPeriod]:
-    """Busy time of one account over [start, end), all its calendars."""
-    periods: list[BusyPeriod] = []
-    for obj in await cal_repo.busy_objects(conn, cal_repo.account_owner(account), start, end):
-        if mask_uid is not None and obj.uid == mask_uid:
-            continue
-        periods.extend(busy_periods(obj.ics, start, end, floating))
-    return periods
+                       mask_uid: str | None = None) -> list[BusyPeriod]:
+    """Busy time of one account over [start, end), all its calendars (each
+    calendar's floating times in its own zone, RFC 4791 §9.9)."""
+    return await account_busy(conn, account, start, end, mask_uid)
 
 
 def _request(body: bytes) -> tuple[Calendar, Any]:
@@ -196,8 +188,7 @@ async def outbox_post(services: Any, request: Request, actor: Account, path: str
             rcpt = await resolve(conn, str(a))
             if rcpt.kind == "local" and rcpt.account is not None:
                 periods = await freebusy_for(conn, rcpt.account, lo, hi,
-                                             mask_uid=str(mask) if mask else None,
-                                             floating=floating)
+                                             mask_uid=str(mask) if mask else None)
                 data = vfreebusy_response(periods, lo, hi, dtstamp=services.now(),
                                           organizer=str(organizer), attendee=str(a), uid=uid,
                                           method="REPLY")

@@ -31,11 +31,12 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
 import asyncpg
 
-from congvu.calendar import imip, objects, schedplan
+from congvu.calendar import caltz, imip, objects, schedplan
 from congvu.calendar.freebusy import BusyPeriod, busy_periods
 from congvu.calendar.hooks import HookResult, register_object_hook
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
@@ -125,8 +126,11 @@ async def _to_inbox(conn: asyncpg.Connection, account: Account, message: bytes,
     """
     inbox = await cal_repo.special_collection(conn, cal_repo.account_owner(account),
                                               "schedule-inbox")
+    if index is not None and index.floating_tz not in (None, caltz.calendar_zone(inbox).key):
+        index = None
     if index is None:
-        index = objects.index_of(objects.parse(message, ("VEVENT", "VTODO", "VJOURNAL")))
+        index = objects.index_of(objects.parse(message, ("VEVENT", "VTODO", "VJOURNAL"),
+                                               caltz.calendar_zone(inbox)))
     older = await cal_repo.find_by_uid(conn, inbox, index.uid)
     href = older.href if older is not None else f"{uuid.uuid4().hex}.ics"
     await cal_repo.put_object(conn, inbox, href, index, message)
@@ -141,17 +145,30 @@ async def _copy_of(conn: asyncpg.Connection, account: Account,
 # --- delivering to one internal calendar user --------------------------------------
 
 
+async def account_busy(conn: asyncpg.Connection, account: Account, start: datetime,
+                       end: datetime, mask_uid: str | None = None) -> list[BusyPeriod]:
+    """Busy time of one account over [start, end) in all its calendars, each
+    object's floating times read in its calendar's zone (RFC 4791 §9.9)."""
+    owner = cal_repo.account_owner(account)
+    objs = await cal_repo.busy_objects(conn, owner, start, end)
+    if not objs:
+        return []
+    zones = {c.id: caltz.calendar_zone(c).tz
+             for c in await cal_repo.list_calendars(conn, owner, ("calendar",))}
+    default = caltz.default_zone().tz
+    found: list[BusyPeriod] = []
+    for obj in objs:
+        if mask_uid is None or obj.uid != mask_uid:
+            found.extend(busy_periods(obj.ics, start, end, zones.get(obj.calendar_id, default)))
+    return found
+
+
 async def _room_busy(conn: asyncpg.Connection, room: Account, ics: bytes,
-                     uid: str) -> list[BusyPeriod]:
-    window = schedplan.booking_window(ics)
+                     uid: str, tz: tzinfo) -> list[BusyPeriod]:
+    window = schedplan.booking_window(ics, tz)
     if window is None:
         return []
-    lo, hi = window
-    found: list[BusyPeriod] = []
-    for obj in await cal_repo.busy_objects(conn, cal_repo.account_owner(room), lo, hi):
-        if obj.uid != uid:
-            found.extend(busy_periods(obj.ics, lo, hi))
-    return found
+    return await account_busy(conn, room, window[0], window[1], mask_uid=uid)
 
 
 async def _deliver_request(conn: asyncpg.Connection, services: Any, account: Account,
@@ -173,8 +190,12 @@ async def _deliver_request(conn: asyncpg.Connection, services: Any, account: Acc
             else msg.ics)
     reply = None
     if bookable:
-        busy = await _room_busy(conn, account, copy, uid)
-        answer = "DECLINED" if schedplan.booking_conflicts(copy, busy) else "ACCEPTED"
+        # the booking's floating times in the room's calendar zone (RFC 4791 §9.9)
+        room_cal = (existing[0] if existing is not None else
+                    await cal_repo.default_calendar(conn, cal_repo.account_owner(account)))
+        tz = caltz.calendar_zone(room_cal).tz
+        busy = await _room_busy(conn, account, copy, uid, tz)
+        answer = "DECLINED" if schedplan.booking_conflicts(copy, busy, tz) else "ACCEPTED"
         copy = schedplan.set_partstat(copy, account.address, answer)
         reply = reply_from(copy, msg.address or account.address, now=services.now)
         if answer == "DECLINED":
@@ -187,11 +208,12 @@ async def _deliver_request(conn: asyncpg.Connection, services: Any, account: Acc
         cal = await cal_repo.default_calendar(conn, cal_repo.account_owner(account))
         href = await _free_href(conn, cal, uid)
     if (shared is not None and existing is None and not bookable and msg.whole
-            and shared.component in cal.components and _METHOD_LINE in copy):
+            and shared.component in cal.components and _METHOD_LINE in copy
+            and shared.floating_tz in (None, caltz.calendar_zone(cal).key)):
         # RFC 4791 §4.1: the stored copy is the REQUEST without its METHOD line.
         index, data = shared, copy.replace(_METHOD_LINE, b"\r\n", 1)
     else:
-        parsed = objects.parse(copy, tuple(cal.components) or ("VEVENT", "VTODO"))
+        parsed = objects.parse_for(copy, cal)
         index, data = objects.index_of(parsed), parsed.data
     if not bookable:
         await _to_inbox(conn, account, msg.ics, index)

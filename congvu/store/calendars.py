@@ -136,6 +136,8 @@ class ObjectIndex:
     class_: str = "PUBLIC"
     # every instance (start, end) of a recurring VEVENT, or None if not indexed
     instances: tuple[tuple[datetime, datetime], ...] | None = None
+    # the zone floating times were read in (congvu.calendar.caltz), None if none float
+    floating_tz: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,16 @@ async def get_calendar_by_id(conn: asyncpg.Connection, owner_id: int, calendar_i
     )
     if row is None:
         raise NotFound(f"no calendar {calendar_id}")
+    return _calendar(row)
+
+
+async def lock_calendar(conn: asyncpg.Connection, cal: Calendar) -> Calendar:
+    """The calendar row, locked until the transaction ends (fresh values)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM calendars WHERE owner_id = $1 AND id = $2 FOR UPDATE", cal.owner_id, cal.id
+    )
+    if row is None:
+        raise NotFound(f"no calendar {cal.id}")
     return _calendar(row)
 
 
@@ -437,7 +449,8 @@ async def put_object(
     that looked already (the unique index still guards the table).
     """
     text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
-    if check_uid:
+    # RFC 6638 §4: an inbox may hold several scheduling messages with one UID.
+    if check_uid and cal.kind != "schedule-inbox":
         other = await conn.fetchval(
             "SELECT href FROM calendar_objects"
             " WHERE owner_id = $1 AND calendar_id = $2 AND uid = $3",
@@ -451,7 +464,7 @@ async def put_object(
     row = await conn.fetchrow(
         f"""WITH seq AS (
                 UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2
-                RETURNING sync_seq),
+                RETURNING sync_seq, kind = 'schedule-inbox' AS in_inbox),
             gone AS (
                 DELETE FROM calendar_tombstones
                 WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
@@ -460,8 +473,9 @@ async def put_object(
                 WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
             INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
                 first_start, last_end, recurring, span_bucket, class, schedule_tag, modseq, size,
-                instances_indexed)
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15
+                instances_indexed, floating_tz, in_inbox)
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15,
+                   $16, seq.in_inbox
             FROM seq
             ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
                 uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
@@ -470,11 +484,11 @@ async def put_object(
                 span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
                 schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
                 size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
-                updated_at = now()
+                floating_tz = EXCLUDED.floating_tz, updated_at = now()
             RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
         cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
         index.first_start, index.last_end, index.recurring, bucket, index.class_,
-        schedule_tag, len(text.encode("utf-8")), index.instances is not None,
+        schedule_tag, len(text.encode("utf-8")), index.instances is not None, index.floating_tz,
     )
     if row is None:
         raise NotFound("calendar is gone")
@@ -487,6 +501,71 @@ async def put_object(
             [i[1] for i in index.instances],
         )
     return _object(row), bool(row["inserted"])
+
+
+async def stale_floating(
+    conn: asyncpg.Connection, cal: Calendar, key: str, limit: int
+) -> list[tuple[str, str, str]]:
+    """(href, etag, ics) of objects whose floating times were indexed in another
+    zone than ``key`` (congvu.calendar.objects.reindex_floating)."""
+    rows = await conn.fetch(
+        """SELECT href, etag, ics FROM calendar_objects
+           WHERE owner_id = $1 AND calendar_id = $2 AND floating_tz IS NOT NULL
+             AND floating_tz <> $3
+           LIMIT $4""",
+        cal.owner_id, cal.id, key, limit,
+    )
+    return [(r["href"], r["etag"], r["ics"]) for r in rows]
+
+
+async def reindex_object(
+    conn: asyncpg.Connection, cal: Calendar, href: str, etag: str, index: ObjectIndex | None
+) -> None:
+    """Replace the indexed columns of one object (body, ETag, modseq unchanged),
+    unless it changed since it was read (``etag``). ``None``: the body no longer
+    parses; it stays, a candidate for every range."""
+    if index is None:
+        index = ObjectIndex("", "", _FAR_PAST, None, True)
+    status = await conn.execute(
+        """UPDATE calendar_objects SET first_start = $5, last_end = $6, recurring = $7,
+               span_bucket = $8, instances_indexed = $9, floating_tz = $10
+           WHERE owner_id = $1 AND calendar_id = $2 AND href = $3 AND etag = $4""",
+        cal.owner_id, cal.id, href, etag, index.first_start, index.last_end, index.recurring,
+        span_bucket(index), index.instances is not None, index.floating_tz,
+    )
+    if status.split()[-1] == "0":
+        return  # replaced meanwhile: the writer indexed it in the zone it read
+    await conn.execute(
+        "DELETE FROM calendar_instances WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
+        cal.owner_id, cal.id, href,
+    )
+    if index.instances:
+        await conn.execute(
+            """INSERT INTO calendar_instances (owner_id, calendar_id, href, start_at, end_at)
+               SELECT $1, $2, $3, s, e FROM unnest($4::timestamptz[], $5::timestamptz[]) AS t(s, e)
+               ON CONFLICT DO NOTHING""",
+            cal.owner_id, cal.id, href, [i[0] for i in index.instances],
+            [i[1] for i in index.instances],
+        )
+
+
+async def calendars_with_stale_floating(
+    conn: asyncpg.Connection, default_key: str, limit: int = 100
+) -> list[Calendar]:
+    """Calendars holding objects indexed in another zone than theirs now (the
+    key computed as congvu.calendar.caltz.key_for does, in SQL)."""
+    rows = await conn.fetch(
+        """SELECT c.* FROM calendars c
+           WHERE EXISTS (
+               SELECT 1 FROM calendar_objects o
+               WHERE o.owner_id = c.owner_id AND o.calendar_id = c.id
+                 AND o.floating_tz IS NOT NULL
+                 AND o.floating_tz <> CASE WHEN c.timezone = '' THEN $1
+                                           ELSE 'vtz:' || md5(c.timezone) END)
+           LIMIT $2""",
+        default_key, limit,
+    )
+    return [_calendar(r) for r in rows]
 
 
 async def set_schedule_tag(
