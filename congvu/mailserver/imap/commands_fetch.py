@@ -10,6 +10,7 @@ messages needs neither a giant list nor a giant string.
 
 from __future__ import annotations
 
+import asyncio
 from array import array
 from typing import Any
 
@@ -36,12 +37,10 @@ _COLUMNS = {
 }
 
 
-class _Encoded(dict[str, bytes]):
-    """Flag texts as bytes, each encoded once (a mailbox has few distinct sets)."""
-
-    def __missing__(self, text: str) -> bytes:
-        value = self[text] = text.encode("utf-8")
-        return value
+#: Rows in the first and in later batches of ``FETCH (FLAGS)``: the first
+#: small so output starts early, the later ones large (one round trip each).
+_FLAG_FIRST_BATCH = 2000
+_FLAG_BATCH = 20000
 
 
 class _NilIfNone(dict[Any, bytes]):
@@ -158,41 +157,11 @@ class FetchCommands:
         n = len(uids)
         pos = 0
         simple = tuple(a.name for a in attrs)
+        if simple in (("UID", "FLAGS"), ("FLAGS",)):
+            await self._stream_flags(sel, ranges, simple[0] == "UID")
+            return
         async with (self.services.db.connection() as conn,
                     conn.transaction(isolation="repeatable_read", readonly=True)):
-            if simple in (("UID", "FLAGS"), ("FLAGS",)):
-                # Fast path for the resync favourite UID FETCH 1:* (FLAGS)
-                # (Thunderbird): one `%` per line, no row objects.
-                fmt = (b"* %d FETCH (UID %d FLAGS (%s))\r\n" if simple[0] == "UID"
-                       else b"* %d FETCH (FLAGS (%s))\r\n")
-                with_uid = simple[0] == "UID"
-                enc = _Encoded()
-                async for recs in msgs.fetch_flag_rows(conn, ref.owner_id, ref.mailbox_id,
-                                                       ranges, ref.reader_id,
-                                                       changedsince=changedsince):
-                    out = self._out
-                    k = len(recs)
-                    if uids[pos:pos + k] == array("Q", [rec[0] for rec in recs]):
-                        # The usual case: the batch is exactly the view's next k
-                        # messages, so sequence numbers simply count on.
-                        if with_uid:
-                            out.extend([fmt % (seq, uid, enc[text])
-                                        for seq, (uid, text) in enumerate(recs, pos + 1)])
-                        else:
-                            out.extend([fmt % (seq, enc[text])
-                                        for seq, (_uid, text) in enumerate(recs, pos + 1)])
-                        pos += k
-                    else:
-                        for uid, text in recs:
-                            # Both ascend: walk the view instead of searching it.
-                            while pos < n and uids[pos] < uid:
-                                pos += 1
-                            if pos >= n or uids[pos] != uid:
-                                continue  # not (yet) in this session's view
-                            out.append(fmt % (pos + 1, uid, enc[text]) if with_uid
-                                       else fmt % (pos + 1, enc[text]))
-                    await self.flush()
-                return
             fast = _FAST.get(simple)
             if fast is not None:
                 # FETCH 1:* (ENVELOPE): two arrays per batch, one `%` per line,
@@ -236,6 +205,66 @@ class FetchCommands:
                         continue  # not (yet) in this session's view
                     out.append(r.fetch_response(pos + 1, [render_item(row, a) for a in attrs]))
                 await self.flush()
+
+    async def _stream_flags(self: Any, sel: Any, ranges: Any, with_uid: bool) -> None:
+        """``UID FETCH 1:* (FLAGS)``, the resync favourite (Thunderbird, mbsync).
+
+        Rows come in a few large batches (:class:`~congvu.store.imap_messages.FlagBatches`);
+        the next batch is asked for before this one is formatted, so
+        PostgreSQL works on it while Python formats (two cores). When a batch
+        is exactly the view's next messages, as it usually is, each line is
+        one ``%`` and the batch one join.
+        """
+        ref = sel.ref
+        view = sel.uids
+        # UIDs above the view's last are messages this session has not been
+        # told of yet (RFC 3501 §7.3.1): not fetched.
+        top = view[-1] if len(view) else 0
+        ranges = [(lo, min(hi, top)) for lo, hi in ranges if lo <= top]
+        if not ranges:
+            return
+        query = msgs.FlagBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id,
+                                 seen_modseq=sel.known_modseq, keep=sorted(sel.pending))
+        fmt = b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid else b"* %d FETCH (FLAGS (%s))\r\n"
+        n = len(view)
+        pos = 0
+        limit = _FLAG_FIRST_BATCH
+        async with self.services.db.connection() as conn:
+            nxt: asyncio.Future[tuple[array, list[bytes]]] | None = asyncio.ensure_future(
+                query.fetch(conn, 0, limit))
+            try:
+                while nxt is not None:
+                    got, flags = await nxt
+                    k = len(got)
+                    if k == limit:  # maybe more: ask now, format while it runs
+                        limit = _FLAG_BATCH
+                        nxt = asyncio.ensure_future(query.fetch(conn, got[-1], limit))
+                        await asyncio.sleep(0)  # let it send the statement
+                    else:
+                        nxt = None
+                    if k and view[pos:pos + k] == got:
+                        # The usual case: sequence numbers simply count on.
+                        seqs = range(pos + 1, pos + k + 1)
+                        self.send(b"".join(map(fmt.__mod__, zip(seqs, got, flags) if with_uid
+                                               else zip(seqs, flags))))
+                        pos += k
+                    else:
+                        out = self._out
+                        for uid, text in sorted(zip(got, flags)):
+                            # Both ascend: walk the view instead of searching it.
+                            while pos < n and view[pos] < uid:
+                                pos += 1
+                            if pos >= n or view[pos] != uid:
+                                continue  # not in this session's view
+                            out.append(fmt % (pos + 1, uid, text) if with_uid
+                                       else fmt % (pos + 1, text))
+                    await self.flush()
+            finally:
+                if nxt is not None and not nxt.done():
+                    # Never hand a connection with a statement in flight back to the pool.
+                    await asyncio.wait([nxt])
+                if nxt is not None and nxt.done() and not nxt.cancelled():
+                    nxt.exception()  # retrieved: no "never retrieved" warning
 
     async def _vanished_earlier(self: Any, ranges: Any, modseq: int | None) -> None:
         """RFC 7162 §3.2.6: ``* VANISHED (EARLIER)`` for expunged UIDs in the set."""

@@ -247,3 +247,65 @@ async def test_condstore_and_qresync(imap, services):
     assert b"* VANISHED 1\r\n" in lines
     await c.close()
     await other.close()
+
+
+async def test_flags_resync_in_batches_around_retained_and_unreported_expunges(
+        imap, services, monkeypatch):
+    """FETCH (FLAGS) pages through the store in batches; rows expunged before the
+    SELECT (kept for retention) are not the session's, one expunged since is
+    until reported, and the numbers stay right across batch boundaries."""
+    from congvu.mailserver.imap import commands_fetch
+    from congvu.store import imap_messages as msgs
+
+    monkeypatch.setattr(commands_fetch, "_FLAG_FIRST_BATCH", 2)
+    monkeypatch.setattr(commands_fetch, "_FLAG_BATCH", 3)
+    for i in range(1, 9):
+        await deliver(services, AN, message(f"m{i}"), flags=("\\Seen",) if i % 2 else ())
+    b = await _select(imap.port)
+    assert ok(await b.cmd("STORE 2,5 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("EXPUNGE"))  # UIDs 2 and 5: retained, out of sight
+    a = await _select(imap.port)  # view: UIDs 1 3 4 6 7 8
+    assert ok(await b.cmd("UID STORE 7 +FLAGS.SILENT (\\Deleted $Done)"))
+    assert ok(await b.cmd("UID EXPUNGE 7"))
+    await deliver(services, AN, message("m9"))
+    lines = await a.cmd("FETCH 1:* (FLAGS)")
+    assert lines[:-1] == [b"* 1 FETCH (FLAGS (\\Seen))\r\n", b"* 2 FETCH (FLAGS (\\Seen))\r\n",
+                          b"* 3 FETCH (FLAGS ())\r\n", b"* 4 FETCH (FLAGS ())\r\n",
+                          b"* 5 FETCH (FLAGS (\\Seen \\Deleted $Done))\r\n",
+                          b"* 6 FETCH (FLAGS ())\r\n", b"* 7 EXISTS\r\n"]
+    # UID 7 is now known expunged but not reported: still number 5 during FETCH.
+    lines = await a.cmd("FETCH 4:* (FLAGS)")
+    assert lines[:-1] == [b"* 4 FETCH (FLAGS ())\r\n",
+                          b"* 5 FETCH (FLAGS (\\Seen \\Deleted $Done))\r\n",
+                          b"* 6 FETCH (FLAGS ())\r\n", b"* 7 FETCH (FLAGS ())\r\n"]
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")
+    assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n",
+                          b"* 2 FETCH (UID 3 FLAGS (\\Seen))\r\n",
+                          b"* 3 FETCH (UID 4 FLAGS ())\r\n",
+                          b"* 4 FETCH (UID 6 FLAGS ())\r\n",
+                          b"* 5 FETCH (UID 7 FLAGS (\\Seen \\Deleted $Done))\r\n",
+                          b"* 6 FETCH (UID 8 FLAGS ())\r\n",
+                          b"* 7 FETCH (UID 9 FLAGS ())\r\n", b"* 5 EXPUNGE\r\n"]
+    lines = await a.cmd("UID FETCH 3:8 (FLAGS)")
+    assert lines[:-1] == [b"* 2 FETCH (UID 3 FLAGS (\\Seen))\r\n",
+                          b"* 3 FETCH (UID 4 FLAGS ())\r\n",
+                          b"* 4 FETCH (UID 6 FLAGS ())\r\n",
+                          b"* 5 FETCH (UID 8 FLAGS ())\r\n"]
+    # The store's batches: packed UIDs and flag texts; retained rows only when asked.
+    account = await services.directory.find_account(AN)
+    async with services.db.connection() as conn:
+        mb, ms = await conn.fetchrow("SELECT id, highestmodseq FROM mailboxes"
+                                     " WHERE account_id = $1 AND name = 'INBOX'", account.id)
+        everything = msgs.FlagBatches(account.id, mb, [(1, 100)], None)
+        uids, flags = await everything.fetch(conn, 0, 100)
+        assert list(uids) == list(range(1, 10))
+        assert flags[1] == b"\\Deleted" and flags[6] == b"\\Seen \\Deleted $Done"
+        view = msgs.FlagBatches(account.id, mb, [(1, 4), (6, 9)], None, seen_modseq=ms,
+                                keep=[7])
+        assert [list(u) for u, _ in [await view.fetch(conn, 0, 3),
+                                     await view.fetch(conn, 4, 3),
+                                     await view.fetch(conn, 9, 3)]] == [[1, 3, 4], [6, 7, 8], []]
+        uids, flags = await view.fetch(conn, 4, 10)
+        assert (list(uids), flags) == ([6, 7, 8, 9], [b"", b"\\Seen \\Deleted $Done", b"", b""])
+    await a.close()
+    await b.close()
