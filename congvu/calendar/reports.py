@@ -203,6 +203,11 @@ async def _multiget(ctx: PropContext, res: Resource, rep: CalendarMultiget,
     return multistatus(ms)
 
 
+# RFC 6578 §3.6: the server may page a sync-collection answer on its own
+# (None: it does not; a client's DAV:limit pages it anyway, §3.7).
+SYNC_PAGE_LIMIT: int | None = None
+
+
 async def _sync(ctx: PropContext, res: Resource, rep: SyncCollection, minimal: bool) -> Response:
     cal = res.calendar
     assert cal is not None
@@ -217,9 +222,12 @@ async def _sync(ctx: PropContext, res: Resource, rep: SyncCollection, minimal: b
     props = rep.props.props
     fast = (rep.props.kind == "prop" and bool(FAST_PROPS.intersection(props))
             and all(p in FAST_PROPS or p not in OBJECT_PROPS for p in props))
+    limit = rep.limit
+    if SYNC_PAGE_LIMIT is not None and (limit is None or limit > SYNC_PAGE_LIMIT):
+        limit = SYNC_PAGE_LIMIT
     try:
         changes = await cal_repo.changes_since(ctx.conn, cal, token, with_data=with_data,
-                                               tags_only=fast)
+                                               tags_only=fast and limit is None, limit=limit)
     except cal_repo.InvalidSyncToken:
         # RFC 6578 §3.2: clients fall back to a full sync on this precondition.
         raise DavError(403, dav("valid-sync-token"), "unknown sync token") from None
@@ -231,6 +239,10 @@ async def _sync(ctx: PropContext, res: Resource, rep: SyncCollection, minimal: b
         _render(ms, res, obj, rep.props, me)
     for href in changes.removed:
         ms.add_status(res.path + href, 404)
+    if changes.truncated:
+        # RFC 6578 §3.6/§3.7: the answer was cut (DAV:limit or our page): 507 on
+        # the collection itself, and a token from which the client continues.
+        ms.add_status(res.path, 507, dav("number-of-matches-within-limits"))
     return multistatus(ms, SYNC_PREFIX + changes.token)
 
 

@@ -174,6 +174,7 @@ class Changes:
     changed: list[StoredObject]
     removed: list[str]
     tags: list[ObjectTag] | None = None  # instead of ``changed`` when asked for
+    truncated: bool = False  # RFC 6578 §3.6: more changes follow ``token``
 
 
 def sync_token(cal: Calendar) -> str:
@@ -759,12 +760,18 @@ def parse_token(cal: Calendar, token: str) -> int:
 
 async def changes_since(
     conn: asyncpg.Connection, cal: Calendar, token: str, *, with_data: bool = False,
-    tags_only: bool = False,
+    tags_only: bool = False, limit: int | None = None,
 ) -> Changes:
     """RFC 6578 §3.2: what changed after ``token`` ("" = everything, no removals).
-    ``tags_only`` fills ``tags`` (href, ETag) instead of ``changed``."""
+    ``tags_only`` fills ``tags`` (href, ETag) instead of ``changed``.
+
+    ``limit`` (RFC 6578 §3.7 DAV:limit): at most that many changes and removals,
+    the oldest first; when more remain, ``truncated`` is set and ``token``
+    names the last change returned, so a sync from it continues there."""
     cal = await get_calendar_by_id(conn, cal.owner_id, cal.id)
     seq = parse_token(cal, token) if token else 0
+    if limit is not None:
+        return await _limited_changes(conn, cal, seq, limit, with_data)
     removed: list[str] = []
     if seq:
         removed = [r["href"] for r in await conn.fetch(
@@ -780,6 +787,36 @@ async def changes_since(
         cal.owner_id, cal.id, seq,
     )
     return Changes(sync_token(cal), [_object(r) for r in rows], removed)
+
+
+async def _limited_changes(
+    conn: asyncpg.Connection, cal: Calendar, seq: int, limit: int, with_data: bool
+) -> Changes:
+    # Change numbers are unique in a collection (every write takes the next
+    # one), so cutting the merged list by number is exact.
+    rows = await conn.fetch(
+        f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3
+            ORDER BY modseq LIMIT $4""",
+        cal.owner_id, cal.id, seq, limit + 1,
+    )
+    gone = [] if not seq else await conn.fetch(
+        """SELECT href, modseq FROM calendar_tombstones
+           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3
+           ORDER BY modseq LIMIT $4""",
+        cal.owner_id, cal.id, seq, limit + 1,
+    )
+    merged: list[tuple[int, StoredObject | str]] = sorted(
+        [(r["modseq"], _object(r)) for r in rows] + [(r["modseq"], r["href"]) for r in gone],
+        key=lambda item: item[0],
+    )
+    if len(merged) <= limit:
+        return Changes(sync_token(cal), [o for _, o in merged if isinstance(o, StoredObject)],
+                       [h for _, h in merged if isinstance(h, str)])
+    kept = merged[:limit]
+    last = kept[-1][0] if kept else seq
+    return Changes(f"{cal.id}-{last}", [o for _, o in kept if isinstance(o, StoredObject)],
+                   [h for _, h in kept if isinstance(h, str)], truncated=True)
 
 
 # --- unit schedules and feeds ------------------------------------------------------
