@@ -285,27 +285,58 @@ async def set_subscribed(conn: asyncpg.Connection, account_id: int, name: str, o
         )
 
 
+# A delegate's subscriptions to an owner's mailboxes. Until the delegate
+# subscribes or unsubscribes one of them, every mailbox the grants show counts
+# as subscribed: Thunderbird and Apple Mail list subscribed folders only, and
+# a secretary given the leader's mail expects to see it without hunting for it
+# in a Subscribe dialog (what Exchange calls automapping). The first explicit
+# choice writes a marker row with the empty name (never a mailbox name) and the
+# owner's current mailboxes, and from then on the rows are the subscriptions.
+_CHOSEN = ""
+
+
 async def set_other_subscription(conn: asyncpg.Connection, account_id: int, owner_id: int,
                                  name: str, on: bool) -> None:
-    if on:
-        await conn.execute(
+    async with conn.transaction():
+        first = await conn.fetchval(
             "INSERT INTO imap_subscriptions (account_id, owner_id, name) VALUES ($1, $2, $3) "
-            "ON CONFLICT DO NOTHING", account_id, owner_id, name,
+            "ON CONFLICT DO NOTHING RETURNING 1", account_id, owner_id, _CHOSEN,
         )
-    else:
-        await conn.execute(
-            "DELETE FROM imap_subscriptions WHERE account_id = $1 AND owner_id = $2 AND name = $3",
-            account_id, owner_id, name,
-        )
+        if first:
+            await conn.execute(
+                "INSERT INTO imap_subscriptions (account_id, owner_id, name) "
+                "SELECT $1, $2, name FROM mailboxes WHERE account_id = $2 "
+                "ON CONFLICT DO NOTHING", account_id, owner_id,
+            )
+        if on:
+            await conn.execute(
+                "INSERT INTO imap_subscriptions (account_id, owner_id, name) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING", account_id, owner_id, name,
+            )
+        else:
+            await conn.execute(
+                "DELETE FROM imap_subscriptions "
+                "WHERE account_id = $1 AND owner_id = $2 AND name = $3",
+                account_id, owner_id, name,
+            )
 
 
 async def other_subscriptions(conn: asyncpg.Connection, account_id: int,
-                              owner_id: int) -> frozenset[str]:
+                              owner_id: int) -> frozenset[str] | None:
+    """Names subscribed in ``owner_id``'s mailboxes; None: all of them (see above).
+
+    For the account's own ``owner_id`` these are the subscriptions that
+    outlived their deleted mailboxes (RFC 3501 §6.3.6), never None.
+    """
     rows = await conn.fetch(
         "SELECT name FROM imap_subscriptions WHERE account_id = $1 AND owner_id = $2",
         account_id, owner_id,
     )
-    return frozenset(r["name"] for r in rows)
+    names = {r["name"] for r in rows}
+    if owner_id != account_id and _CHOSEN not in names:
+        return None
+    names.discard(_CHOSEN)
+    return frozenset(names)
 
 
 class UidCache:
@@ -326,8 +357,9 @@ class UidCache:
     def __init__(self, max_uids: int = 2_000_000, max_age: float = 3600.0) -> None:
         self.max_uids = max_uids
         self.max_age = max_age
-        self._entries: OrderedDict[tuple[int, int], tuple[int, int, array, float]] = (
+        self._entries: OrderedDict[tuple[int, int], tuple[int, int, array, float, str]] = (
             OrderedDict())
+        self._names: dict[tuple[int, str], int] = {}
         self._total = 0
 
     def get(self, account_id: int, mailbox_id: int) -> tuple[int, int, array] | None:
@@ -341,16 +373,21 @@ class UidCache:
         self._entries.move_to_end((account_id, mailbox_id))
         return entry[0], entry[1], entry[2]
 
+    def has_name(self, account_id: int, name: str) -> bool:
+        """Whether a mailbox of that name was cached (a hint: names change)."""
+        return (account_id, name) in self._names
+
     def put(self, account_id: int, mailbox_id: int, uidvalidity: int, modseq: int,
-            uids: array) -> None:
+            uids: array, name: str = "") -> None:
         key = (account_id, mailbox_id)
         old = self._entries.get(key)
-        if old is not None and old[0] == uidvalidity and old[1] == modseq:
+        if old is not None and old[0] == uidvalidity and old[1] == modseq and old[4] == name:
             return  # already this state (keeps its age: it was read from the database then)
         self._drop(key)
         if len(uids) > self.max_uids:
             return
-        self._entries[key] = (uidvalidity, modseq, array("Q", uids), time.monotonic())
+        self._entries[key] = (uidvalidity, modseq, array("Q", uids), time.monotonic(), name)
+        self._names[(account_id, name)] = mailbox_id
         self._total += len(uids)
         while self._total > self.max_uids:
             self._drop(next(iter(self._entries)))
@@ -359,6 +396,8 @@ class UidCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self._total -= len(old[2])
+            if self._names.get((key[0], old[4])) == key[1]:
+                del self._names[(key[0], old[4])]
 
 
 #: Caught up from the changed rows below this many; else read afresh.
@@ -401,50 +440,57 @@ async def _visible_uids(conn: asyncpg.Connection, account_id: int, mailbox_id: i
     return uids
 
 
-async def select_state(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
+async def select_state(conn: asyncpg.Connection, account_id: int, mailbox: int | str,
                        reader_id: int | None, cache: UidCache | None = None) -> SelectState:
     """Mailbox row and visible UIDs in one snapshot (RFC 3501 §6.3.1).
 
-    Reads only this mailbox's index range (account_id, mailbox_id, uid), so
-    the time does not depend on the rest of the database; with this node's
-    :class:`UidCache`, only the rows changed since it last looked.
+    ``mailbox`` is the mailbox's id or its name (the owner's). Reads only
+    this mailbox's index range (account_id, mailbox_id, uid), so the time
+    does not depend on the rest of the database; with this node's
+    :class:`UidCache`, only the rows changed since it last looked. The
+    usual re-SELECT is one statement: the mailbox row (found by name) and
+    its first unseen message, the cached UIDs being good while the row's
+    UIDVALIDITY and HIGHESTMODSEQ are still theirs.
     """
+    if isinstance(mailbox, str):
+        key = "name"
+        cached = cache is not None and cache.has_name(account_id, mailbox)
+    else:
+        key = "id"
+        cached = cache is not None and cache.get(account_id, mailbox) is not None
     if reader_id is None:
         first_sql = (
-            "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = $1"
-            " AND m.mailbox_id = $2 AND m.expunged_at IS NULL AND NOT ($3 = ANY(m.flags))")
+            "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = b.account_id"
+            " AND m.mailbox_id = b.id AND m.expunged_at IS NULL AND NOT ($3 = ANY(m.flags))")
         third: str | int = SEEN
     else:
         first_sql = (
-            "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = $1 "
-            "AND m.mailbox_id = $2 AND m.expunged_at IS NULL AND NOT EXISTS ("
-            " SELECT 1 FROM imap_seen s WHERE s.owner_id = $1 AND s.mailbox_id = $2"
+            "SELECT min(m.uid) FROM mailbox_messages m WHERE m.account_id = b.account_id"
+            " AND m.mailbox_id = b.id AND m.expunged_at IS NULL AND NOT EXISTS ("
+            " SELECT 1 FROM imap_seen s WHERE s.owner_id = b.account_id AND s.mailbox_id = b.id"
             " AND s.reader_id = $3 AND s.uid = m.uid)")
         third = reader_id
-    if cache is not None:
-        entry = cache.get(account_id, mailbox_id)
-        if entry is not None:
-            # The usual re-SELECT: mailbox row and first unseen in one statement
-            # (one snapshot, one round trip); the cached UIDs are good when the
-            # row's UIDVALIDITY and HIGHESTMODSEQ are still theirs.
-            row = await conn.fetchrow(
-                "SELECT " + _MB_COLS + ", (" + first_sql + ") AS first_unseen FROM mailboxes"
-                " WHERE account_id = $1 AND id = $2", account_id, mailbox_id, third,
-            )
-            if row is None:
-                raise NotFound("the mailbox no longer exists")
-            mb = _mailbox(row)
-            if entry[0] == mb.uidvalidity and entry[1] == mb.highestmodseq:
-                uids = array("Q", entry[2])
-                cache.put(account_id, mailbox_id, mb.uidvalidity, mb.highestmodseq, uids)
-                return SelectState(mb, uids, row["first_unseen"])
+    row_sql = ("SELECT " + _MB_COLS + ", (" + first_sql + ") AS first_unseen FROM mailboxes b"
+               " WHERE b.account_id = $1 AND b." + key + " = $2")
+    if cache is not None and cached:
+        row = await conn.fetchrow(row_sql, account_id, mailbox, third)
+        if row is None:
+            raise NotFound(f"no mailbox {mailbox}" if key == "name"
+                           else "the mailbox no longer exists")
+        mb = _mailbox(row)
+        entry = cache.get(account_id, mb.id)
+        if entry is not None and entry[0] == mb.uidvalidity and entry[1] == mb.highestmodseq:
+            return SelectState(mb, array("Q", entry[2]), row["first_unseen"])
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        mb = await get_mailbox_by_id(conn, account_id, mailbox_id)
-        uids = await _visible_uids(conn, account_id, mailbox_id, mb, cache)
+        row = await conn.fetchrow(row_sql, account_id, mailbox, third)
+        if row is None:
+            raise NotFound(f"no mailbox {mailbox}" if key == "name"
+                           else "the mailbox no longer exists")
+        mb = _mailbox(row)
+        uids = await _visible_uids(conn, account_id, mb.id, mb, cache)
         if cache is not None:
-            cache.put(account_id, mailbox_id, mb.uidvalidity, mb.highestmodseq, uids)
-        first = await conn.fetchval(first_sql, account_id, mailbox_id, third)
-    return SelectState(mb, uids, first)
+            cache.put(account_id, mb.id, mb.uidvalidity, mb.highestmodseq, uids, mb.name)
+    return SelectState(mb, uids, row["first_unseen"])
 
 
 async def status(conn: asyncpg.Connection, account_id: int, mailbox_id: int,

@@ -133,11 +133,24 @@ class MailboxCommands:
             raise ImapBad("QRESYNC must be enabled first (RFC 7162 §3.2.3)")
         if cmd.condstore or cmd.qresync is not None:
             self.enabled.add("CONDSTORE")
-        ref, mb = await self.resolve(cmd.mailbox, "lr")
+        name = canonical_name(cmd.mailbox)
+        me = self.account
+        if self.split_other(name) is None:
+            # One's own mailbox: found by name in the statement that reads its
+            # state (a re-SELECT is one round trip).
+            try:
+                async with self.services.db.connection() as conn:
+                    st = await mstore.select_state(conn, me.id, name, None, self.hub.uid_cache)
+            except NotFound:
+                raise ImapNo(f"No mailbox {cmd.mailbox}", code="NONEXISTENT") from None
+            ref = MailboxRef(me.id, me.address, st.mailbox.id, st.mailbox.name, name, None,
+                             OWNER_RIGHTS)
+        else:
+            ref, mb = await self.resolve(cmd.mailbox, "lr")
+            async with self.services.db.connection() as conn:
+                st = await mstore.select_state(conn, ref.owner_id, mb.id, ref.reader_id,
+                                               self.hub.uid_cache)
         readonly = cmd.readonly or not any(x in ref.rights for x in "stwe")
-        async with self.services.db.connection() as conn:
-            st = await mstore.select_state(conn, ref.owner_id, mb.id, ref.reader_id,
-                                           self.hub.uid_cache)
         mb = st.mailbox
         sel = SelectedMailbox(ref, st.uids, mb.uidvalidity, mb.highestmodseq, readonly)
         self.send(r.flags(SYSTEM_FLAGS + KEYWORDS))

@@ -211,4 +211,15 @@ async def test_reselect_from_the_uid_cache_sees_changes(imap, services):
     assert (await c.cmd("UID FETCH 1:* (FLAGS)"))[:3] == [
         b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n", b"* 2 FETCH (UID 3 FLAGS ())\r\n",
         b"* 3 FETCH (UID 4 FLAGS ())\r\n"]
+    # The cache remembers mailboxes by name only as a hint: a folder renamed,
+    # or deleted and made again under the same name, is read afresh.
+    await deliver(services, AN, message("In Archive"), mailbox="Archive")
+    assert b"* 1 EXISTS\r\n" in await c.cmd("SELECT Archive")
+    assert ok(await c.cmd("RENAME Archive Old"))
+    assert ok(await c.cmd("CREATE Archive"))
+    lines = await c.cmd("SELECT Archive")
+    assert b"* 0 EXISTS\r\n" in lines and not any(b"UNSEEN" in x for x in lines)
+    lines = await c.cmd("SELECT Old")
+    assert b"* 1 EXISTS\r\n" in lines and b"* OK [UNSEEN 1] First unseen\r\n" in lines
+    assert status_of(await c.cmd("SELECT Nope")).startswith(b"NO [NONEXISTENT]")
     await c.close()
