@@ -76,9 +76,10 @@ class ListCommands:
                     display = f"{OTHER_USERS}/{owner.address}/{mb.name}"
                     ref = MailboxRef(owner.id, owner.address, mb.id, mb.name, display, me.id,
                                      rights)
-                    entries[display] = _Entry(display, ref, mb.special_use, mb.name in subs)
+                    entries[display] = _Entry(display, ref, mb.special_use,
+                                              subs is None or mb.name in subs)
             # RFC 3501 §6.3.6: subscriptions outlive deleted mailboxes.
-            orphans = await mstore.other_subscriptions(conn, me.id, me.id)
+            orphans = await mstore.other_subscriptions(conn, me.id, me.id) or frozenset()
         # Levels that are not mailboxes, and who has children.
         for name in list(entries):
             parts = name.split(DELIM)

@@ -115,11 +115,32 @@ async def test_expired_grant_closes_access_on_next_command(imap, services, org):
 
 
 async def test_subscriptions_to_other_users_folders(imap, services):
+    """The leader's folders start subscribed for the delegate (Thunderbird lists
+    subscribed folders only); the delegate's own choices then stick."""
     c = await _login(imap, THU)
-    assert ok(await c.cmd(f"SUBSCRIBE {LEADER_INBOX}"))
+    leader = [f"Other Users/{AN}/{n}" for n in
+              ("INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash")]
+
+    async def subscribed() -> set[str]:
+        lines = await c.cmd('LIST (SUBSCRIBED) "" "Other Users/*"')
+        assert ok(lines)
+        return {x.decode().rsplit(' "/" ', 1)[1].strip().strip('"') for x in lines[:-1]}
+
+    assert await subscribed() == set(leader)
     lines = await c.cmd('LSUB "" "Other Users/*"')
-    assert lines[0] == f'* LSUB (\\HasNoChildren) "/" "Other Users/{AN}/INBOX"\r\n'.encode()
+    assert f'* LSUB (\\HasNoChildren) "/" "Other Users/{AN}/INBOX"\r\n'.encode() in lines
+    assert len(lines) == len(leader) + 1
     assert ok(await c.cmd(f"UNSUBSCRIBE {LEADER_INBOX}"))
-    assert len(await c.cmd('LSUB "" "Other Users/*"')) == 1
+    assert await subscribed() == set(leader) - {f"Other Users/{AN}/INBOX"}
+    assert ok(await c.cmd(f'UNSUBSCRIBE "Other Users/{AN}/Junk"'))
+    assert ok(await c.cmd(f"SUBSCRIBE {LEADER_INBOX}"))
+    assert await subscribed() == set(leader) - {f"Other Users/{AN}/Junk"}
+    # Subscribing to one's own folders does not touch the delegated ones.
+    assert ok(await c.cmd("UNSUBSCRIBE Junk"))
+    assert await subscribed() == set(leader) - {f"Other Users/{AN}/Junk"}
     assert st(await c.cmd(f'CREATE "Other Users/{AN}/New"')).startswith(b"NO [NOPERM]")
     await c.close()
+    # Someone without a grant sees none of it.
+    b = await _login(imap, BINH)
+    assert len(await b.cmd('LSUB "" "Other Users/*"')) == 1
+    await b.close()
