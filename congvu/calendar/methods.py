@@ -39,6 +39,7 @@ from congvu.calendar.davxml import (
 )
 from congvu.calendar.hooks import run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
+from congvu.calendar.scheduling import scheduling_role
 from congvu.calendar.objects import fits, index_of, parse, parse_for, reindex_floating
 from congvu.calendar.props import PropContext, properties
 from congvu.calendar.resources import (
@@ -542,6 +543,15 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             # object moves to the new href (a removal + a change for sync).
             old = await cal_repo.delete_object(conn, cal, same_uid.href)
             cal = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
+        elif old is None and parsed.organizer is not None and res.owner is not None:
+            # RFC 6638 §3.2.4.1: one scheduling object per UID in the owner's
+            # calendars. A client filing an invitation it accepted into another
+            # calendar than the server's copy (Thunderbird) moves that copy here,
+            # with its scheduling state, instead of making a second one.
+            for other_cal, other in await cal_repo.find_uid(conn, res.owner, parsed.uid):
+                if other_cal.id != cal.id:
+                    old = await cal_repo.delete_object(conn, other_cal, other.href)
+                    break
         new_body, tag = await run_hooks(conn, services, actor, res.owner, cal, href,
                                         old.ics.encode() if old else None, parsed.data)
         scheduled = new_body is not None and new_body != parsed.data
@@ -622,17 +632,60 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
         if src.calendar.id == dst.calendar.id and src.name == dst.name:
             raise DavError(403, None, "source and destination are the same")
         parsed = parse_for(src.obj.ics, dst.calendar, ical.OBJECT_TYPES)
+        role = await scheduling_role(conn, src.owner, src.obj.ics)
+        if role != "none":
+            await _check_scheduling_move(conn, src, dst, role, parsed.uid)
         if dst.obj is not None:
+            if dst.obj.uid != parsed.uid:
+                # Overwrite: T removes the destination: for a scheduling object
+                # that is a DELETE (RFC 6638 §3.2.1.3 / §3.2.2.3).
+                await run_hooks(conn, services, actor, dst.owner, dst.calendar, dst.name,
+                                dst.obj.ics.encode(), None)
             await cal_repo.delete_object(conn, dst.calendar, dst.name)
         dst_cal: Calendar = await cal_repo.get_calendar_by_id(
             conn, dst.calendar.owner_id, dst.calendar.id)
         try:
+            # No scheduling hooks for the object itself: between one owner's
+            # calendars it stays the same scheduling object (same UID,
+            # Schedule-Tag, attendees): nobody is re-invited or cancelled.
             await cal_repo.move_object(conn, src.calendar, src.name, dst_cal, dst.name,
                                        index_of(parsed))
         except Conflict as exc:
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
-        await _audit_delegate(conn, actor, src, "calendar.move", f"{src.name} -> {dest_path}")
+        detail = f"{src.name} -> {dest_path}"
+        if role != "none":  # scheduling objects' moves are always on record
+            await audit_repo.record(conn, actor.address, "calendar.move", src.label,
+                                    {"calendar": src.calendar.name, "detail": detail,
+                                     "uid": parsed.uid, "role": role})
+        else:
+            await _audit_delegate(conn, actor, src, "calendar.move", detail)
     return Response(b"", status_code=204 if dst.obj is not None else 201)
+
+
+async def _check_scheduling_move(conn: asyncpg.Connection, src: Resource, dst: Resource,
+                                 role: str, uid: str) -> None:
+    """RFC 6638 §3.2.4: what a MOVE of a scheduling object resource may do.
+
+    Between calendars of the same owner it stays the same organizer or
+    attendee object. Into another owner's calendar it would stop being one
+    (the ORGANIZER/ATTENDEE no longer name the collection's owner) without
+    anyone being told: refused (§3.2.4.3/§3.2.4.4). Nor may it land beside a
+    second scheduling object with its UID in the owner's calendars
+    (§3.2.4.1 unique-scheduling-object-resource).
+    """
+    assert src.calendar is not None and dst.calendar is not None and dst.owner is not None
+    if src.owner != dst.owner or dst.calendar.kind != "calendar":
+        precondition = ("allowed-organizer-scheduling-object-change" if role == "organizer"
+                        else "allowed-attendee-scheduling-object-change")
+        raise DavError(403, caldav(precondition),
+                       "a scheduling object moves only between its owner's calendars")
+    for cal, obj in await cal_repo.find_uid(conn, dst.owner, uid):
+        if (cal.id, obj.href) == (src.calendar.id, src.name):
+            continue
+        if cal.id == dst.calendar.id and obj.href == dst.name:
+            continue  # the destination being overwritten
+        raise DavError(403, caldav("unique-scheduling-object-resource"),
+                       f"UID {uid} is already scheduled in {cal.name}/{obj.href}")
 
 
 async def do_POST(services: Services, request: Request, actor: Account, path: str) -> Response:

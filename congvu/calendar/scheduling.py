@@ -51,7 +51,8 @@ from congvu.store.accounts import Account
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recipient", "new_schedule_tag", "receive_reply", "resolve", "schedule_hook"]
+__all__ = ["Recipient", "new_schedule_tag", "receive_reply", "resolve", "schedule_hook",
+           "scheduling_role"]
 
 # RFC 6638 §7.3 / RFC 5545 §3.8.8.3 request-status codes.
 SENT = "1.1"  # handed to the outbound queue (iMIP)
@@ -140,6 +141,28 @@ async def _copy_of(conn: asyncpg.Connection, account: Account,
                    uid: str) -> tuple[cal_repo.Calendar, cal_repo.StoredObject] | None:
     found = await cal_repo.find_uid(conn, cal_repo.account_owner(account), uid)
     return found[0] if found else None
+
+
+async def scheduling_role(conn: asyncpg.Connection, owner: Any, ics: bytes | str) -> str:
+    """RFC 6638 §3.1: is this object of ``owner`` an ``organizer`` or ``attendee``
+    scheduling object resource, or ``none``? (Unit schedules never schedule.)"""
+    data = _b(ics)
+    if owner.kind != "account" or b"ORGANIZER" not in data.upper():
+        return "none"
+    try:
+        cal = load_calendar(data)
+    except InvalidCalendarData:
+        return "none"
+    org = schedplan.organizer_of(cal)
+    if org is None:
+        return "none"
+    own = _own(await accounts_repo.get_by_id(conn, owner.id))
+    if email_of(org) in own:
+        return "organizer"
+    if any(email_of(a) in own for c in cal.subcomponents if c.name in schedplan.OBJECT_TYPES
+           for a in schedplan.attendees_of(c)):
+        return "attendee"
+    return "none"
 
 
 # --- delivering to one internal calendar user --------------------------------------
