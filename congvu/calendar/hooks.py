@@ -23,6 +23,9 @@ store instead (e.g. with SCHEDULE-STATUS parameters; later hooks see it as
 (RFC 6638 §3.2.10) to store with the object and send in the response's
 ``Schedule-Tag`` header. On DELETE the return value is ignored.
 
+``schedule_reply()`` tells a hook whether the request allows replies to the
+organizer (RFC 6638 §8.1 ``Schedule-Reply: F`` turns them off).
+
 Hooks run in registration order. Register with `register_object_hook` at
 import time (e.g. in ``congvu.calendar.scheduling``); `congvu.calendar.app`
 imports ``congvu.calendar.scheduling`` if it exists.
@@ -31,10 +34,19 @@ imports ``congvu.calendar.scheduling`` if it exists.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OBJECT_HOOKS", "HookResult", "ObjectHook", "register_object_hook", "run_hooks"]
+__all__ = ["OBJECT_HOOKS", "HookResult", "ObjectHook", "register_object_hook", "run_hooks",
+           "schedule_reply"]
+
+_SCHEDULE_REPLY: ContextVar[bool] = ContextVar("schedule_reply", default=True)
+
+
+def schedule_reply() -> bool:
+    """False while running the hooks of a request with ``Schedule-Reply: F``."""
+    return _SCHEDULE_REPLY.get()
 
 
 @dataclass(frozen=True)
@@ -59,20 +71,27 @@ def register_object_hook(hook: ObjectHook) -> ObjectHook:
 
 async def run_hooks(
     tx: Any, services: Any, actor: Any, owner: Any, calendar: Any, href: str,
-    old_ics: bytes | None, new_ics: bytes | None,
+    old_ics: bytes | None, new_ics: bytes | None, *, schedule_reply: bool = True,
 ) -> tuple[bytes | None, str | None]:
-    """Run every hook; return the body to store and the Schedule-Tag (or None)."""
+    """Run every hook; return the body to store and the Schedule-Tag (or None).
+
+    ``schedule_reply=False``: the request said ``Schedule-Reply: F`` (RFC 6638 §8.1).
+    """
     body = new_ics
     tag: str | None = None
-    for hook in list(OBJECT_HOOKS):
-        reply = await hook(tx, services, actor, owner, calendar, href, old_ics, body)
-        if new_ics is None or reply is None:
-            continue
-        if isinstance(reply, HookResult):
-            if reply.body is not None:
-                body = reply.body
-            if reply.schedule_tag is not None:
-                tag = reply.schedule_tag
-        else:
-            body = reply
+    token = _SCHEDULE_REPLY.set(schedule_reply)
+    try:
+        for hook in list(OBJECT_HOOKS):
+            reply = await hook(tx, services, actor, owner, calendar, href, old_ics, body)
+            if new_ics is None or reply is None:
+                continue
+            if isinstance(reply, HookResult):
+                if reply.body is not None:
+                    body = reply.body
+                if reply.schedule_tag is not None:
+                    tag = reply.schedule_tag
+            else:
+                body = reply
+    finally:
+        _SCHEDULE_REPLY.reset(token)
     return body, tag

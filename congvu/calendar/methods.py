@@ -507,6 +507,12 @@ async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resourc
                              "detail": detail})
 
 
+def _schedule_reply(request: Request) -> bool:
+    """RFC 6638 §8.1: ``Schedule-Reply: F`` on an attendee's PUT/DELETE/MOVE
+    means no REPLY to the organizer (any other value, or none: reply)."""
+    return (request.headers.get("schedule-reply") or "T").strip().upper() != "F"
+
+
 async def do_PUT(services: Services, request: Request, actor: Account, path: str) -> Response:
     body = await read_body(request)
     # Parsed first (no database work) so the stored object and its UID's are
@@ -553,7 +559,8 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
                     old = await cal_repo.delete_object(conn, other_cal, other.href)
                     break
         new_body, tag = await run_hooks(conn, services, actor, res.owner, cal, href,
-                                        old.ics.encode() if old else None, parsed.data)
+                                        old.ics.encode() if old else None, parsed.data,
+                                        schedule_reply=_schedule_reply(request))
         scheduled = new_body is not None and new_body != parsed.data
         if scheduled:
             assert new_body is not None
@@ -594,7 +601,7 @@ async def do_DELETE(services: Services, request: Request, actor: Account, path: 
             _check_preconditions(request, res.obj)
             check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
             await run_hooks(conn, services, actor, res.owner, res.calendar, res.name,
-                            res.obj.ics.encode(), None)
+                            res.obj.ics.encode(), None, schedule_reply=_schedule_reply(request))
             await cal_repo.delete_object(conn, res.calendar, res.name)
             await _audit_delegate(conn, actor, res, "calendar.delete", res.name)
         elif res.kind == "calendar":
@@ -640,7 +647,8 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
                 # Overwrite: T removes the destination: for a scheduling object
                 # that is a DELETE (RFC 6638 §3.2.1.3 / §3.2.2.3).
                 await run_hooks(conn, services, actor, dst.owner, dst.calendar, dst.name,
-                                dst.obj.ics.encode(), None)
+                                dst.obj.ics.encode(), None,
+                                schedule_reply=_schedule_reply(request))
             await cal_repo.delete_object(conn, dst.calendar, dst.name)
         dst_cal: Calendar = await cal_repo.get_calendar_by_id(
             conn, dst.calendar.owner_id, dst.calendar.id)

@@ -38,7 +38,7 @@ import asyncpg
 
 from congvu.calendar import caltz, imip, objects, schedplan
 from congvu.calendar.freebusy import BusyPeriod, busy_periods
-from congvu.calendar.hooks import HookResult, register_object_hook
+from congvu.calendar.hooks import HookResult, register_object_hook, schedule_reply
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
 from congvu.calendar.itip import ItipError, reply_from
 from congvu.calendar.schedplan import Outgoing, email_of
@@ -372,7 +372,10 @@ async def schedule_hook(tx: asyncpg.Connection, services: Any, actor: Account, o
         # RFC 6638 §3.2.10: every change by the organizer gives a new tag.
         return HookResult(body, new_schedule_tag())
     # Attendee: the REPLY goes to the organizer; the attendee's tag stays.
-    statuses, _ = await _send(tx, services, account, plan.messages, None, account.address)
+    # RFC 6638 §8.1: with Schedule-Reply: F the change is stored and no REPLY
+    # is sent (the client told the organizer itself, or wants silence).
+    if schedule_reply():
+        await _send(tx, services, account, plan.messages, None, account.address)
     if body is None:
         return None
     stored = await cal_repo.find_object(tx, calendar, href)
