@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from .errors import Conflict, Forbidden, Invalid, NotFound
+from .uidruns import UidRuns
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -82,7 +83,7 @@ class SelectState:
     """What SELECT needs: the mailbox row, visible UIDs in order, first unseen UID."""
 
     mailbox: Mailbox
-    uids: array  # array('Q') of visible UIDs, ascending
+    uids: UidRuns  # visible UIDs, ascending (the session's own copy)
     first_unseen_uid: int | None
 
 
@@ -349,20 +350,21 @@ class UidCache:
     EXPUNGE, restore, DELETE's hand-over) raises the mailbox's highestmodseq
     in the same transaction, so an equal modseq means an equal UID set, and
     a higher one is caught up from the rows changed since (the modseq index).
-    Least recently used entries go first beyond ``max_uids`` UIDs in all, and
-    none is used after ``max_age`` seconds: the retention purge deletes
+    Least recently used entries go first beyond ``max_runs`` runs of
+    consecutive UIDs in all (:class:`.uidruns.UidRuns`; a mailbox without
+    holes is one run), and none is used after ``max_age`` seconds: the retention purge deletes
     expunged rows outright after ``retention_days``, which no modseq records.
     """
 
-    def __init__(self, max_uids: int = 2_000_000, max_age: float = 3600.0) -> None:
-        self.max_uids = max_uids
+    def __init__(self, max_runs: int = 1_000_000, max_age: float = 3600.0) -> None:
+        self.max_runs = max_runs
         self.max_age = max_age
-        self._entries: OrderedDict[tuple[int, int], tuple[int, int, array, float, str]] = (
+        self._entries: OrderedDict[tuple[int, int], tuple[int, int, UidRuns, float, str]] = (
             OrderedDict())
         self._names: dict[tuple[int, str], int] = {}
         self._total = 0
 
-    def get(self, account_id: int, mailbox_id: int) -> tuple[int, int, array] | None:
+    def get(self, account_id: int, mailbox_id: int) -> tuple[int, int, UidRuns] | None:
         """(uidvalidity, modseq, uids) as last read, or None."""
         entry = self._entries.get((account_id, mailbox_id))
         if entry is None:
@@ -378,24 +380,24 @@ class UidCache:
         return (account_id, name) in self._names
 
     def put(self, account_id: int, mailbox_id: int, uidvalidity: int, modseq: int,
-            uids: array, name: str = "") -> None:
+            uids: UidRuns, name: str = "") -> None:
         key = (account_id, mailbox_id)
         old = self._entries.get(key)
         if old is not None and old[0] == uidvalidity and old[1] == modseq and old[4] == name:
             return  # already this state (keeps its age: it was read from the database then)
         self._drop(key)
-        if len(uids) > self.max_uids:
+        if uids.runs > self.max_runs:
             return
-        self._entries[key] = (uidvalidity, modseq, array("Q", uids), time.monotonic(), name)
+        self._entries[key] = (uidvalidity, modseq, uids.copy(), time.monotonic(), name)
         self._names[(account_id, name)] = mailbox_id
-        self._total += len(uids)
-        while self._total > self.max_uids:
+        self._total += uids.runs
+        while self._total > self.max_runs:
             self._drop(next(iter(self._entries)))
 
     def _drop(self, key: tuple[int, int]) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
-            self._total -= len(old[2])
+            self._total -= old[2].runs
             if self._names.get((key[0], old[4])) == key[1]:
                 del self._names[(key[0], old[4])]
 
@@ -405,26 +407,26 @@ _CATCH_UP_LIMIT = 5000
 
 
 async def _visible_uids(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
-                        mb: Mailbox, cache: UidCache | None) -> array:
+                        mb: Mailbox, cache: UidCache | None) -> UidRuns:
     entry = cache.get(account_id, mailbox_id) if cache is not None else None
     if entry is not None and entry[0] == mb.uidvalidity and entry[1] <= mb.highestmodseq:
         _v, modseq, cached = entry
         if modseq == mb.highestmodseq:
-            return array("Q", cached)
+            return cached.copy()
         rows = await conn.fetch(
             "SELECT uid, expunged_at IS NOT NULL AS gone FROM mailbox_messages"
             " WHERE account_id = $1 AND mailbox_id = $2 AND modseq > $3 LIMIT $4",
             account_id, mailbox_id, modseq, _CATCH_UP_LIMIT + 1,
         )
         if len(rows) <= _CATCH_UP_LIMIT:
-            last = cached[-1] if cached else 0
+            last = cached[-1] if len(cached) else 0
             gone = {r["uid"] for r in rows if r["gone"]}
             # UIDs only grow (RFC 3501 §2.3.1.1): a visible row the cache has
             # not seen is above its last UID; others changed only their flags.
             new = sorted(r["uid"] for r in rows if not r["gone"] and r["uid"] > last)
-            uids = array("Q", (u for u in cached if u not in gone)) if gone else array("Q", cached)
-            uids.extend(new)
-            return uids
+            runs = cached.without(gone) if gone else cached.copy()
+            runs.extend(new)
+            return runs
     # The UIDs as one bytea of big-endian int8s: 100,000 of them arrive as
     # 800 KB that become an array at C speed, not 100,000 Python ints.
     packed = await conn.fetchval(
@@ -437,7 +439,7 @@ async def _visible_uids(conn: asyncpg.Connection, account_id: int, mailbox_id: i
         uids.frombytes(packed)
         if sys.byteorder == "little":
             uids.byteswap()
-    return uids
+    return UidRuns.from_sorted(uids)
 
 
 async def select_state(conn: asyncpg.Connection, account_id: int, mailbox: int | str,
@@ -480,7 +482,7 @@ async def select_state(conn: asyncpg.Connection, account_id: int, mailbox: int |
         mb = _mailbox(row)
         entry = cache.get(account_id, mb.id)
         if entry is not None and entry[0] == mb.uidvalidity and entry[1] == mb.highestmodseq:
-            return SelectState(mb, array("Q", entry[2]), row["first_unseen"])
+            return SelectState(mb, entry[2].copy(), row["first_unseen"])
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         row = await conn.fetchrow(row_sql, account_id, mailbox, third)
         if row is None:

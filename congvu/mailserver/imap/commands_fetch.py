@@ -154,7 +154,6 @@ class FetchCommands:
         ref = sel.ref
         cols = _columns(attrs)
         uids = sel.uids
-        n = len(uids)
         pos = 0
         simple = tuple(a.name for a in attrs)
         if simple in (("UID", "FLAGS"), ("FLAGS",)):
@@ -173,7 +172,7 @@ class FetchCommands:
                         changedsince=changedsince):
                     out = self._out
                     k = len(ulist)
-                    if uids[pos:pos + k] == array("Q", ulist):
+                    if uids.matches(pos, array("Q", ulist)):
                         # The usual case: the batch is exactly the view's next k
                         # messages, so sequence numbers simply count on.
                         seqs = range(pos + 1, pos + k + 1)
@@ -185,13 +184,12 @@ class FetchCommands:
                         pos += k
                     else:
                         for uid, val in zip(ulist, vals):
-                            # Both ascend: walk the view instead of searching it.
-                            while pos < n and uids[pos] < uid:
-                                pos += 1
-                            if pos >= n or uids[pos] != uid:
+                            i = uids.position(uid)
+                            if i < 0:
                                 continue  # not (yet) in this session's view
-                            out.append(fmt % (pos + 1, uid, env[val]) if with_uid
-                                       else fmt % (pos + 1, env[val]))
+                            out.append(fmt % (i + 1, uid, env[val]) if with_uid
+                                       else fmt % (i + 1, env[val]))
+                            pos = i + 1
                     await self.flush()
                 return
             async for batch in msgs.fetch_rows(conn, ref.owner_id, ref.mailbox_id, ranges,
@@ -199,11 +197,10 @@ class FetchCommands:
                                                changedsince=changedsince):
                 out = self._out
                 for row in batch:
-                    while pos < n and uids[pos] < row.uid:
-                        pos += 1
-                    if pos >= n or uids[pos] != row.uid:
+                    i = uids.position(row.uid)
+                    if i < 0:
                         continue  # not (yet) in this session's view
-                    out.append(r.fetch_response(pos + 1, [render_item(row, a) for a in attrs]))
+                    out.append(r.fetch_response(i + 1, [render_item(row, a) for a in attrs]))
                 await self.flush()
 
     async def _stream_flags(self: Any, sel: Any, ranges: Any, with_uid: bool) -> None:
@@ -226,7 +223,6 @@ class FetchCommands:
         query = msgs.FlagBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id,
                                  seen_modseq=sel.known_modseq, keep=sorted(sel.pending))
         fmt = b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid else b"* %d FETCH (FLAGS (%s))\r\n"
-        n = len(view)
         pos = 0
         limit = _FLAG_FIRST_BATCH
         async with self.services.db.connection() as conn:
@@ -242,7 +238,7 @@ class FetchCommands:
                         await asyncio.sleep(0)  # let it send the statement
                     else:
                         nxt = None
-                    if k and view[pos:pos + k] == got:
+                    if k and view.matches(pos, got):
                         # The usual case: sequence numbers simply count on.
                         seqs = range(pos + 1, pos + k + 1)
                         self.send(b"".join(map(fmt.__mod__, zip(seqs, got, flags) if with_uid
@@ -251,13 +247,12 @@ class FetchCommands:
                     else:
                         out = self._out
                         for uid, text in sorted(zip(got, flags)):
-                            # Both ascend: walk the view instead of searching it.
-                            while pos < n and view[pos] < uid:
-                                pos += 1
-                            if pos >= n or view[pos] != uid:
+                            i = view.position(uid)
+                            if i < 0:
                                 continue  # not in this session's view
-                            out.append(fmt % (pos + 1, uid, text) if with_uid
-                                       else fmt % (pos + 1, text))
+                            out.append(fmt % (i + 1, uid, text) if with_uid
+                                       else fmt % (i + 1, text))
+                            pos = i + 1
                     await self.flush()
             finally:
                 if nxt is not None and not nxt.done():

@@ -1,7 +1,8 @@
 """The per-session view of a selected mailbox: sequence numbers, pending expunges, updates.
 
-A session sees the mailbox as an ordered list of UIDs (``array('Q')``, 8
-bytes a message); message sequence number *n* is ``uids[n-1]``. Another
+A session sees the mailbox as an ordered list of UIDs (:class:`UidRuns`:
+runs of consecutive UIDs, so a big mailbox with few holes takes a few
+hundred bytes); message sequence number *n* is ``uids[n-1]``. Another
 session's changes are found by asking the store for rows whose modseq is
 above the highest one this view has seen (RFC 7162 §3.1), which covers new
 mail, flag changes and expunges made on any node.
@@ -17,11 +18,10 @@ any command, flag changes with an untagged FETCH (RFC 3501 §7.4.2).
 
 from __future__ import annotations
 
-import bisect
-from array import array
 from dataclasses import dataclass
 
 from congvu.store.imap_messages import Change
+from congvu.store.uidruns import UidRuns
 
 from . import responses as r
 from .errors import ImapBad
@@ -57,14 +57,14 @@ class SelectedMailbox:
     __slots__ = ("dirty", "known_modseq", "max_uid", "own_changes", "pending", "readonly",
                  "ref", "uids", "uidvalidity", "unwatch")
 
-    def __init__(self, ref: MailboxRef, uids: array, uidvalidity: int, modseq: int,
+    def __init__(self, ref: MailboxRef, uids: UidRuns, uidvalidity: int, modseq: int,
                  readonly: bool) -> None:
         self.ref = ref
         self.uids = uids
         self.uidvalidity = uidvalidity
         self.known_modseq = modseq
         self.readonly = readonly
-        self.max_uid = uids[-1] if uids else 0
+        self.max_uid = uids[-1] if len(uids) else 0
         self.pending: set[int] = set()  # expunged, not yet reported
         self.own_changes: dict[int, int] = {}  # uid -> modseq of this session's STORE
         self.dirty = False
@@ -77,10 +77,8 @@ class SelectedMailbox:
         return len(self.uids)
 
     def seq_of(self, uid: int) -> int | None:
-        i = bisect.bisect_left(self.uids, uid)
-        if i < len(self.uids) and self.uids[i] == uid:
-            return i + 1
-        return None
+        i = self.uids.position(uid)
+        return i + 1 if i >= 0 else None
 
     def uid_ranges(self, seqset: SequenceSet, uid: bool) -> tuple[tuple[int, int], ...]:
         """UID ranges of a sequence set (message numbers or UIDs) within this view.
@@ -142,6 +140,7 @@ class SelectedMailbox:
         if allow_expunge:
             out.extend(self.flush_expunges(qresync))
         if new:
+            new.sort()
             self.uids.extend(new)
             self.max_uid = new[-1]
             out.append(r.exists(len(self.uids)))
@@ -160,6 +159,5 @@ class SelectedMailbox:
             seqs = self.seqs_of(gone)
             # Highest first: each EXPUNGE renumbers only the messages after it.
             out.extend(r.expunge(s) for s in sorted(seqs, reverse=True))
-        drop = set(gone)
-        self.uids = array("Q", (u for u in self.uids if u not in drop))
+        self.uids = self.uids.without(gone)
         return out
