@@ -116,14 +116,48 @@ async def _free_href(conn: asyncpg.Connection, cal: cal_repo.Calendar, uid: str)
     return href
 
 
+def _message_key(ics: bytes | str) -> tuple[str, str, frozenset[str]] | None:
+    """(METHOD, sender, instances) of a scheduling message: the sender is the
+    organizer, or for a REPLY its attendee; instances are RECURRENCE-IDs ("" for
+    the master). None when it cannot be told (then it is never superseded)."""
+    try:
+        cal = load_calendar(_b(ics))
+    except InvalidCalendarData:
+        return None
+    method = str(cal.get("METHOD", "")).upper()
+    comps = [c for c in cal.subcomponents if c.name in schedplan.OBJECT_TYPES]
+    if not comps:
+        return None
+    if method == "REPLY":
+        senders = {email_of(a) for c in comps for a in schedplan.attendees_of(c)[:1]}
+    else:
+        org = schedplan.organizer_of(cal)
+        senders = {email_of(org)} if org is not None else set()
+    if len(senders) != 1:
+        return None
+    rids = frozenset(_b(c["RECURRENCE-ID"].to_ical()).decode() if "RECURRENCE-ID" in c else ""
+                     for c in comps)
+    return (method, senders.pop(), rids)
+
+
+def _supersedes(new: tuple[str, str, frozenset[str]] | None,
+                old: tuple[str, str, frozenset[str]] | None) -> bool:
+    """RFC 5546 §2.1.5: a newer message of the same METHOD from the same sender
+    covering at least the same instances makes the older one obsolete."""
+    return (new is not None and old is not None and new[:2] == old[:2]
+            and old[2] <= new[2])
+
+
 async def _to_inbox(conn: asyncpg.Connection, account: Account, message: bytes,
                     index: cal_repo.ObjectIndex | None = None) -> None:
     """RFC 6638 §4: the scheduling message itself, METHOD kept, in the inbox.
 
-    One message per UID (the store keeps UIDs unique in a collection): a
-    newer message about the same event replaces the older one, which the
-    server has already applied to the calendar anyway. ``index`` is the
-    message's (the calendar copy's, when there is one: same UID and times).
+    Every message is a resource of its own (RFC 6638 §4.1 allows several per
+    UID): the REPLYs of each attendee, a REQUEST and its CANCEL stay side by
+    side for the client to show. Only a message superseded by a newer one of
+    the same METHOD from the same sender for (at least) the same instances is
+    replaced, which bounds the inbox of a user whose clients never empty it.
+    ``index`` is the message's (the calendar copy's, when there is one).
     """
     inbox = await cal_repo.special_collection(conn, cal_repo.account_owner(account),
                                               "schedule-inbox")
@@ -132,8 +166,15 @@ async def _to_inbox(conn: asyncpg.Connection, account: Account, message: bytes,
     if index is None:
         index = objects.index_of(objects.parse(message, ("VEVENT", "VTODO", "VJOURNAL"),
                                                caltz.calendar_zone(inbox)))
-    older = await cal_repo.find_by_uid(conn, inbox, index.uid)
-    href = older.href if older is not None else f"{uuid.uuid4().hex}.ics"
+    href = f"{uuid.uuid4().hex}.ics"
+    older = await cal_repo.find_all_by_uid(conn, inbox, index.uid)
+    if older:
+        key = _message_key(message)
+        stale = [o for o in older if _supersedes(key, _message_key(o.ics))]
+        if stale:
+            href = stale[-1].href  # the newest keeps its href; older ones go
+            for obj in stale[:-1]:
+                await cal_repo.delete_object(conn, inbox, obj.href)
     await cal_repo.put_object(conn, inbox, href, index, message)
 
 

@@ -401,6 +401,12 @@ async def find_by_uid(conn: asyncpg.Connection, cal: Calendar, uid: str) -> Stor
     return await _find_by(conn, cal, "uid", uid)
 
 
+async def find_all_by_uid(conn: asyncpg.Connection, cal: Calendar, uid: str) -> list[StoredObject]:
+    """Every object with ``uid`` in ``cal`` (several only in a schedule inbox)."""
+    rows = await conn.fetch(_FIND_BY["uid"] + " ORDER BY modseq", cal.owner_id, cal.id, uid)
+    return [_object(r) for r in rows]
+
+
 async def find_href_and_uid(
     conn: asyncpg.Connection, cal: Calendar, href: str, uid: str
 ) -> tuple[StoredObject | None, StoredObject | None]:
