@@ -12,7 +12,7 @@ Setup (Debian)::
     pip install marionette_driver
     # a server with the demo organisation and passwords allowed on loopback:
     CONGVU_ALLOW_PLAINTEXT_LOOPBACK=true congvu serve --demo --data-dir /tmp/tbcheck
-    python tools/thunderbird_check.py            # --imap-port/--http-port/--smtp-port
+    python tools/thunderbird_check.py    # --imap-port/--http-port/--smtp-port/--submission-port
 
 (Thunderbird refuses self-signed certificates without a person clicking
 through, hence loopback plaintext.) Mail from outside is put in the leader's
@@ -23,6 +23,8 @@ INBOX over SMTP first. Checks, each printed as ok/FAIL:
   (modified UTF-7), a MOVE into it, a delete (MOVE to Trash).
 - IMAP as the secretary (mail-read grant): the leader's folders appear under
   "Other Users" without subscribing by hand, and the leader's INBOX reads.
+- SMTP: the leader sends a message through submission (AUTH PLAIN); the
+  recipient has it and Thunderbird's copy is in the leader's Sent (APPEND).
 - CalDAV: the leader creates a meeting with an internal attendee (Thunderbird
   sees server-side scheduling and leaves it to the server), the attendee
   accepts in Thunderbird, the organizer's copy shows ACCEPTED; the secretary
@@ -95,6 +97,18 @@ async function imapServer(user) {
   server.QueryInterface(Ci.nsIImapIncomingServer);
   return server;
 }
+async function discover(server, pred, ms = 30000) {
+  // A new account logs in on its first INBOX update; folder discovery follows.
+  const root = server.rootFolder;
+  let n = 0;
+  return until(() => {
+    if (n++ % 12 == 0) {
+      root.getFolderWithFlags(Ci.nsMsgFolderFlags.Inbox)?.updateFolder(null);
+      server.performExpand(null);
+    }
+    return pred(root);
+  }, ms);
+}
 async function calendar(user, url) {
   await login(`http://127.0.0.1:${cfg.http}`, cfg.realm, user);
   let c = cal.manager.getCalendars().find(c => c.uri.spec == url && c.getProperty("username") == user);
@@ -118,8 +132,9 @@ JS_LEADER_MAIL = """
 run(async () => {
   const server = await imapServer(cfg.leader);
   const root = server.rootFolder;
-  server.performExpand(null);
-  await until(() => root.descendants.length >= 6);
+  await discover(server, r => r.getFolderWithFlags(Ci.nsMsgFolderFlags.Archive)
+                              && r.getFolderWithFlags(Ci.nsMsgFolderFlags.Junk)
+                              && r.getFolderWithFlags(Ci.nsMsgFolderFlags.SentMail));
   const inbox = root.getFolderWithFlags(Ci.nsMsgFolderFlags.Inbox);
   inbox.updateFolder(null);
   await until(() => inbox.getTotalMessages(false) >= 3);
@@ -159,14 +174,8 @@ run(async () => {
   const server = await imapServer(cfg.secretary);
   const root = server.rootFolder;
   const prefix = `Other Users/${cfg.leader}/`;
-  let tries = 0;
-  const inbox = await until(() => {
-    if (tries++ % 12 == 0) {  // a new account: log in (INBOX), then discover folders
-      root.getFolderWithFlags(Ci.nsMsgFolderFlags.Inbox)?.updateFolder(null);
-      server.performExpand(null);
-    }
-    return root.descendants.find(f => f.URI.endsWith(prefix + "INBOX"));
-  }, 30000);
+  const inbox = await discover(server,
+                               r => r.descendants.find(f => f.URI.endsWith(prefix + "INBOX")));
   const out = {folders: root.descendants.map(f => decodeURIComponent(f.URI.split("@127.0.0.1/")[1]))};
   if (inbox) {
     inbox.updateFolder(null);
@@ -214,6 +223,49 @@ run(async () => {
   ev2.endDate = cal.createDateTime("20261203T090000Z");
   await secretary.addItem(ev2);
   return out;
+});
+"""
+
+JS_SEND = """
+run(async () => {
+  const server = await imapServer(cfg.leader);
+  const acct = MailServices.accounts.findAccountForServer(server);
+  const identity = acct.defaultIdentity;
+  identity.fullName = "Nguyễn Văn An";
+  const sent = await discover(server, r => r.getFolderWithFlags(Ci.nsMsgFolderFlags.SentMail));
+  identity.doFcc = true; identity.fccFolderURI = sent.URI;
+  await login("smtp://127.0.0.1", "smtp://127.0.0.1", cfg.leader);
+  const os = MailServices.outgoingServer;
+  let smtp = os.servers.find(s => s.serverURI.host == "127.0.0.1");
+  if (!smtp) {
+    smtp = os.createServer("smtp");
+    const s = smtp.QueryInterface(Ci.nsISmtpServer);
+    s.hostname = "127.0.0.1"; s.port = cfg.smtp;
+    smtp.username = cfg.leader;
+    smtp.socketType = Ci.nsMsgSocketType.plain;
+    smtp.authMethod = Ci.nsMsgAuthMethod.passwordCleartext;
+  }
+  identity.smtpServerKey = smtp.key;
+  const fields = Cc["@mozilla.org/messengercompose/composefields;1"].createInstance(Ci.nsIMsgCompFields);
+  fields.from = `Nguyễn Văn An <${cfg.leader}>`;
+  fields.to = `Trần Quốc Bình <${cfg.deputy}>`;
+  fields.subject = cfg.subject;
+  fields.body = "Kính gửi anh Bình,\\r\\nđề nghị hoàn thiện báo cáo tuần.\\r\\n";
+  const params = Cc["@mozilla.org/messengercompose/composeparams;1"].createInstance(Ci.nsIMsgComposeParams);
+  params.composeFields = fields; params.identity = identity;
+  params.format = Ci.nsIMsgCompFormat.PlainText;
+  const msgCompose = MailServices.compose.initCompose(params);
+  const done = new Promise((res) => {
+    msgCompose.addMsgSendListener({
+      onStartSending() {}, onProgress() {}, onStatus() {}, onGetDraftFolderURI() {},
+      onSendNotPerformed(id, status) { res("not performed " + status); },
+      onTransportSecurityError(id, status, info, loc) { res("tls error " + status); },
+      onStopSending(id, status) { res(status == 0 ? "sent" : "failed 0x" + (status >>> 0).toString(16)); },
+      QueryInterface: ChromeUtils.generateQI(["nsIMsgSendListener"]),
+    });
+  });
+  await msgCompose.sendMsg(Ci.nsIMsgCompDeliverMode.Now, identity, acct.key, null, null);
+  return {result: await done};
 });
 """
 
@@ -294,12 +346,14 @@ def main() -> int:
     ap.add_argument("--imap-port", type=int, default=2143)
     ap.add_argument("--http-port", type=int, default=8080)
     ap.add_argument("--smtp-port", type=int, default=2525)
+    ap.add_argument("--submission-port", type=int, default=2587)
     ap.add_argument("--marionette-port", type=int, default=2828)
     ap.add_argument("--thunderbird", default=shutil.which("thunderbird") or "thunderbird")
     args = ap.parse_args()
     stamp = int(time.time())
     folder = f"Văn bản đến {stamp}"
-    cfg = {"imap": args.imap_port, "http": args.http_port, "realm": REALM, "password": PASSWORD,
+    cfg = {"imap": args.imap_port, "http": args.http_port, "smtp": args.submission_port,
+           "subject": f"Báo cáo tuần {stamp}", "realm": REALM, "password": PASSWORD,
            "leader": LEADER, "secretary": SECRETARY, "deputy": DEPUTY, "folder": folder,
            "uid": f"tb-{stamp}@thunderbird", "uid2": f"tb-{stamp}-2@thunderbird"}
     subjects = [f"Công văn số {i}/{stamp} về lịch họp giao ban" for i in (1, 2, 3)]
@@ -325,6 +379,9 @@ def main() -> int:
         rep.check("leader: Vietnamese subjects decoded", sorted(out["subjects"]) == subjects)
         rep.check("leader: body streamed", "đề nghị xem xét" in out["body"].encode("latin-1")
                   .decode("utf-8", "replace"))
+        out = tb.run(JS_SEND, cfg)
+        rep.check("leader: message sent through submission (AUTH PLAIN)", out["result"] == "sent",
+                  out["result"])
         out = tb.run(JS_SECRETARY_MAIL, cfg)
         rep.check("secretary: leader's folders under Other Users without subscribing",
                   f"Other Users/{LEADER}/INBOX" in out["folders"], out["folders"])
@@ -356,6 +413,15 @@ def main() -> int:
     _t, flagged = imap.search(None, "FLAGGED")
     rep.check("server: deleted message in Trash, still \\Flagged", bool(flagged[0].split()))
     imap.logout()
+    for user, folder, what in ((DEPUTY, "INBOX", "recipient got it"),
+                               (LEADER, "Sent", "Thunderbird's copy APPENDed to Sent")):
+        imap = imaplib.IMAP4("127.0.0.1", args.imap_port)
+        imap.login(user, PASSWORD)
+        imap.select(folder)
+        imap.literal = cfg["subject"].encode()
+        _t, found = imap.search("UTF-8", "SUBJECT")
+        rep.check(f"server: sent mail, {what}", len(found[0].split()) == 1, found)
+        imap.logout()
     event = dav_request(args.http_port, LEADER, "GET",
                     f"/dav/calendars/users/{LEADER}/calendar/{cfg['uid'].replace('@', '_')}.ics")
     rep.check("server: organizer's copy shows the attendee ACCEPTED",
