@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import importlib
 import logging
+import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ ALLOW = ("OPTIONS, GET, HEAD, PUT, DELETE, MOVE, PROPFIND, PROPPATCH, MKCALENDAR
 REALM = "Congvu CalDAV"
 MAX_BODY = 10 * 1024 * 1024
 CACHE_SECONDS = 300.0
+# How often a request whose transaction PostgreSQL aborted (deadlock,
+# serialization failure) is run in all before the client gets a 500.
+TX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -178,12 +182,29 @@ class DavEndpoint:
                 if handler is None:
                     raise DavError(405, None, f"{method} not supported")
                 request.state.db = conn
-                return await handler(self.services, request, actor, path)
+                return await self._with_retry(handler, request, actor, path)
         except DavError as exc:
             return _error_response(exc)
         except Exception:
             log.exception("CalDAV %s %s failed", method, request.url.path)
             return Response("internal error", status_code=500, media_type="text/plain")
+
+    async def _with_retry(self, handler, request: Request, actor: Account,  # type: ignore[no-untyped-def]
+                          path: str) -> Response:
+        """Run the handler again when PostgreSQL aborted its transaction for a
+        deadlock or a serialization failure: nothing was acknowledged (DESIGN
+        §2) and the body is still in memory, so the request is simply redone.
+        Scheduling takes its locks in one order, so this stays rare."""
+        for attempt in range(1, TX_ATTEMPTS + 1):
+            try:
+                return await handler(self.services, request, actor, path)  # type: ignore[no-any-return]
+            except asyncpg.exceptions.TransactionRollbackError as exc:
+                if attempt == TX_ATTEMPTS:
+                    raise
+                log.info("CalDAV %s %s: %s, retrying (%d)", request.method, path,
+                         type(exc).__name__, attempt)
+                await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")
 
     def options(self) -> Response:
         return Response(b"", status_code=200, headers={

@@ -39,7 +39,7 @@ from congvu.calendar.davxml import (
 )
 from congvu.calendar.hooks import run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
-from congvu.calendar.scheduling import scheduling_role
+from congvu.calendar.scheduling import lock_for_attendee_write, scheduling_role
 from congvu.calendar.objects import fits, index_of, parse, parse_for, reindex_floating
 from congvu.calendar.props import PropContext, properties
 from congvu.calendar.resources import (
@@ -507,6 +507,15 @@ async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resourc
                              "detail": detail})
 
 
+_SEQUENCE = re.compile(r"^SEQUENCE:(\d+)\r?$", re.M)
+
+
+def _sequence(ics: str) -> int:
+    """SEQUENCE of a stored object's first component (0 when absent)."""
+    m = _SEQUENCE.search(ics)
+    return int(m.group(1)) if m else 0
+
+
 def _schedule_reply(request: Request) -> bool:
     """RFC 6638 §8.1: ``Schedule-Reply: F`` on an attendee's PUT/DELETE/MOVE
     means no REPLY to the organizer (any other value, or none: reply)."""
@@ -538,17 +547,23 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
         if not fits(parsed, cal):  # RFC 4791 §9.9: floating times in the calendar's zone
             parsed = parse_for(body, cal, ical.OBJECT_TYPES)
         href = res.name
+        attending = False
+        if parsed.organizer is not None and res.owner is not None and cal.kind == "calendar":
+            # An attendee's answer racing the organizer's update: locked before
+            # the stored copy is read, so it is read after (or before) the update.
+            attending = await lock_for_attendee_write(conn, res.owner,
+                                                      parsed.organizer.address)
         at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, href, parsed.uid)
         res = replace(res, obj=at_href)
         _check_preconditions(request, res.obj)
         check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
         old = res.obj
+        displaced: tuple[Calendar, str] | None = None
         if old is None and same_uid is not None:
             # Thunderbird may PUT an invitation it accepted from email under a
             # new href: the UID is the object's identity, so the existing
             # object moves to the new href (a removal + a change for sync).
-            old = await cal_repo.delete_object(conn, cal, same_uid.href)
-            cal = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
+            old, displaced = same_uid, (cal, same_uid.href)
         elif old is None and parsed.organizer is not None and res.owner is not None:
             # RFC 6638 §3.2.4.1: one scheduling object per UID in the owner's
             # calendars. A client filing an invitation it accepted into another
@@ -556,14 +571,30 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             # with its scheduling state, instead of making a second one.
             for other_cal, other in await cal_repo.find_uid(conn, res.owner, parsed.uid):
                 if other_cal.id != cal.id:
-                    old = await cal_repo.delete_object(conn, other_cal, other.href)
+                    old, displaced = other, (other_cal, other.href)
                     break
+        stale = (attending and old is not None and old.uid == parsed.uid
+                 and parsed.sequence < _sequence(old.ics))
+        if stale:
+            # RFC 5546 §2.1.5: the attendee's client answered a version the
+            # organizer has since replaced (Thunderbird's PUT racing an
+            # update): the newer version stands, unanswered, and no stale REPLY
+            # goes out; no ETag in the answer, so the client fetches it.
+            assert old is not None
+            parsed = parse_for(old.ics, cal)
+        # The hooks take the scheduling locks (store.scheduling.lock_accounts)
+        # before they write; nothing is written here before them, so a PUT and
+        # an organizer's update lock in one order and never deadlock.
         new_body, tag = await run_hooks(conn, services, actor, res.owner, cal, href,
                                         old.ics.encode() if old else None, parsed.data,
                                         schedule_reply=_schedule_reply(request))
-        scheduled = new_body is not None and new_body != parsed.data
-        if scheduled:
-            assert new_body is not None
+        if displaced is not None:
+            try:
+                await cal_repo.delete_object(conn, *displaced)
+            except NotFound:
+                pass  # removed meanwhile (a CANCEL): nothing left to move
+        scheduled = stale or (new_body is not None and new_body != parsed.data)
+        if scheduled and new_body is not None and new_body != parsed.data:
             try:
                 parsed = parse_for(new_body, cal)
             except ical.InvalidCalendarData as exc:

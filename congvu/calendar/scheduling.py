@@ -51,8 +51,8 @@ from congvu.store.accounts import Account
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recipient", "new_schedule_tag", "receive_reply", "resolve", "schedule_hook",
-           "scheduling_role"]
+__all__ = ["Recipient", "lock_for_attendee_write", "new_schedule_tag", "receive_reply",
+           "resolve", "schedule_hook", "scheduling_role"]
 
 # RFC 6638 §7.3 / RFC 5545 §3.8.8.3 request-status codes.
 SENT = "1.1"  # handed to the outbound queue (iMIP)
@@ -204,6 +204,23 @@ async def scheduling_role(conn: asyncpg.Connection, owner: Any, ics: bytes | str
            for a in schedplan.attendees_of(c)):
         return "attendee"
     return "none"
+
+
+async def lock_for_attendee_write(conn: asyncpg.Connection, owner: Any,
+                                  organizer: str) -> bool:
+    """Before an owner's PUT of an object someone else organizes reads what is
+    stored: take the scheduling locks of the owner and the organizer (in id
+    order, as every scheduling operation does), so an organizer's update
+    running at the same time is wholly before or wholly after this write.
+    Nothing for the owner's own events (their hook locks all it touches).
+    True when someone else (here or elsewhere) organizes it."""
+    if owner.kind != "account":
+        return False
+    rcpt = await resolve(conn, organizer)
+    if rcpt.account is not None and rcpt.account.id == owner.id:
+        return False
+    await sched_repo.lock_accounts(conn, [owner.id, *([rcpt.account.id] if rcpt.account else [])])
+    return True
 
 
 # --- delivering to one internal calendar user --------------------------------------
