@@ -25,8 +25,8 @@ def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
 
     private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, settings.hostname)])
-    alt: list[x509.GeneralName] = [x509.DNSName(settings.hostname), x509.DNSName("localhost"),
-                                   x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys(
+        [settings.hostname, "localhost"])] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     now = dt.datetime.now(dt.UTC)
     certificate = (
         x509.CertificateBuilder()

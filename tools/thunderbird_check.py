@@ -14,8 +14,11 @@ Setup (Debian)::
     CONGVU_ALLOW_PLAINTEXT_LOOPBACK=true congvu serve --demo --data-dir /tmp/tbcheck
     python tools/thunderbird_check.py    # --imap-port/--http-port/--smtp-port/--submission-port
 
-(Thunderbird refuses self-signed certificates without a person clicking
-through, hence loopback plaintext.) Mail from outside is put in the leader's
+``--tls CERT`` runs the same over implicit-TLS IMAP, submission with
+STARTTLS and HTTPS CalDAV (give those ports), with the server's certificate
+(``DATA_DIR/tls/cert.pem`` when self-signed) imported into Thunderbird's
+certificate store, as a person accepting it would; without it, passwords
+cross loopback in clear (``allow_plaintext_loopback``). Mail from outside is put in the leader's
 INBOX over SMTP first. Checks, each printed as ok/FAIL:
 
 - IMAP as the leader: folders with special-use, Vietnamese subjects decoded,
@@ -41,6 +44,7 @@ import os
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -88,7 +92,8 @@ async function imapServer(user) {
   let server = MailServices.accounts.findServer(user, "127.0.0.1", "imap");
   if (!server) {
     server = MailServices.accounts.createIncomingServer(user, "127.0.0.1", "imap");
-    server.port = cfg.imap; server.socketType = Ci.nsMsgSocketType.plain;
+    server.port = cfg.imap;
+    server.socketType = cfg.tls ? Ci.nsMsgSocketType.SSL : Ci.nsMsgSocketType.plain;
     server.authMethod = Ci.nsMsgAuthMethod.passwordCleartext;
     const acct = MailServices.accounts.createAccount();
     const id = MailServices.accounts.createIdentity();
@@ -110,7 +115,7 @@ async function discover(server, pred, ms = 30000) {
   }, ms);
 }
 async function calendar(user, url) {
-  await login(`http://127.0.0.1:${cfg.http}`, cfg.realm, user);
+  await login(`${cfg.scheme}://127.0.0.1:${cfg.http}`, cfg.realm, user);
   let c = cal.manager.getCalendars().find(c => c.uri.spec == url && c.getProperty("username") == user);
   if (!c) {
     c = cal.manager.createCalendar("caldav", Services.io.newURI(url));
@@ -123,7 +128,7 @@ async function calendar(user, url) {
   return c;
 }
 const week = [cal.createDateTime("20261201T000000Z"), cal.createDateTime("20261208T000000Z")];
-const calUrl = user => `http://127.0.0.1:${cfg.http}/dav/calendars/users/${user}/calendar/`;
+const calUrl = user => `${cfg.scheme}://127.0.0.1:${cfg.http}/dav/calendars/users/${user}/calendar/`;
 const run = async (body) => { try { resolve(JSON.stringify(await body())); }
                               catch (e) { resolve(JSON.stringify({error: String(e), stack: e.stack})); } };
 """
@@ -242,7 +247,7 @@ run(async () => {
     const s = smtp.QueryInterface(Ci.nsISmtpServer);
     s.hostname = "127.0.0.1"; s.port = cfg.smtp;
     smtp.username = cfg.leader;
-    smtp.socketType = Ci.nsMsgSocketType.plain;
+    smtp.socketType = cfg.tls ? Ci.nsMsgSocketType.alwaysSTARTTLS : Ci.nsMsgSocketType.plain;
     smtp.authMethod = Ci.nsMsgAuthMethod.passwordCleartext;
   }
   identity.smtpServerKey = smtp.key;
@@ -271,12 +276,17 @@ run(async () => {
 
 
 class Thunderbird:
-    def __init__(self, binary: str, port: int) -> None:
+    def __init__(self, binary: str, port: int, cert: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="congvu-tb-")
         profile = os.path.join(self.dir, "profile")
         os.makedirs(profile)
         with open(os.path.join(profile, "user.js"), "w") as f:
             f.write(PREFS + f'user_pref("marionette.port", {port});\n')
+        if cert:  # trust the server's (self-signed) certificate, as a person would
+            subprocess.run(["certutil", "-N", "-d", f"sql:{profile}", "--empty-password"],
+                           check=True)
+            subprocess.run(["certutil", "-A", "-d", f"sql:{profile}", "-n", "congvu",
+                            "-t", "C,,", "-i", cert], check=True)
         env = dict(os.environ, MOZ_HEADLESS="1")
         if os.environ.get("TB_IMAP_LOG"):
             env.update(MOZ_LOG="IMAP:5", MOZ_LOG_FILE=os.environ["TB_IMAP_LOG"])
@@ -331,14 +341,30 @@ class Report:
         print(f"{'ok  ' if cond else 'FAIL'} {what}" + (f"  ({detail})" if detail != "" else ""))
 
 
-def dav_request(port: int, user: str, method: str, path: str,
-                headers: dict[str, str] | None = None) -> str:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 headers=headers or {})
-    token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
-    req.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.read().decode()
+class Server:
+    """The server side, over TLS when Thunderbird used TLS."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.ctx = ssl.create_default_context(cafile=args.tls) if args.tls else None
+
+    def imap(self, user: str) -> imaplib.IMAP4:
+        if self.ctx:
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL("127.0.0.1", self.args.imap_port,
+                                                    ssl_context=self.ctx)
+        else:
+            conn = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        conn.login(user, PASSWORD)
+        return conn
+
+    def dav(self, user: str, method: str, path: str, headers: dict[str, str] | None = None) -> str:
+        scheme = "https" if self.ctx else "http"
+        req = urllib.request.Request(f"{scheme}://127.0.0.1:{self.args.http_port}{path}",
+                                     method=method, headers=headers or {})
+        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(req, timeout=10, context=self.ctx) as resp:
+            return resp.read().decode()
 
 
 def main() -> int:
@@ -347,18 +373,21 @@ def main() -> int:
     ap.add_argument("--http-port", type=int, default=8080)
     ap.add_argument("--smtp-port", type=int, default=2525)
     ap.add_argument("--submission-port", type=int, default=2587)
+    ap.add_argument("--tls", metavar="CERT", help="use IMAPS, submission with STARTTLS and "
+                    "HTTPS (the ports given), trusting the server certificate CERT")
     ap.add_argument("--marionette-port", type=int, default=2828)
     ap.add_argument("--thunderbird", default=shutil.which("thunderbird") or "thunderbird")
     args = ap.parse_args()
     stamp = int(time.time())
     folder = f"Văn bản đến {stamp}"
+    server = Server(args)
     cfg = {"imap": args.imap_port, "http": args.http_port, "smtp": args.submission_port,
+           "tls": bool(args.tls), "scheme": "https" if args.tls else "http",
            "subject": f"Báo cáo tuần {stamp}", "realm": REALM, "password": PASSWORD,
            "leader": LEADER, "secretary": SECRETARY, "deputy": DEPUTY, "folder": folder,
            "uid": f"tb-{stamp}@thunderbird", "uid2": f"tb-{stamp}-2@thunderbird"}
     subjects = [f"Công văn số {i}/{stamp} về lịch họp giao ban" for i in (1, 2, 3)]
-    imap = imaplib.IMAP4("127.0.0.1", args.imap_port)
-    imap.login(LEADER, PASSWORD)
+    imap = server.imap(LEADER)
     imap.select("INBOX")  # earlier runs' mail out of the way: INBOX holds this run's three
     imap.uid("MOVE", "1:*", "Archive")
     imap.logout()
@@ -370,7 +399,7 @@ def main() -> int:
             s.send_message(msg)
 
     rep = Report()
-    tb = Thunderbird(args.thunderbird, args.marionette_port)
+    tb = Thunderbird(args.thunderbird, args.marionette_port, args.tls)
     try:
         out = tb.run(JS_LEADER_MAIL, cfg)
         names = {n for n, _flags in out["folders"]}
@@ -399,8 +428,7 @@ def main() -> int:
         tb.close()
 
     # The server side of what Thunderbird did.
-    imap = imaplib.IMAP4("127.0.0.1", args.imap_port)
-    imap.login(LEADER, PASSWORD)
+    imap = server.imap(LEADER)
     imap.select("INBOX")
     _t, everything = imap.search(None, "ALL")
     _t, seen = imap.search(None, "SEEN")
@@ -415,18 +443,17 @@ def main() -> int:
     imap.logout()
     for user, folder, what in ((DEPUTY, "INBOX", "recipient got it"),
                                (LEADER, "Sent", "Thunderbird's copy APPENDed to Sent")):
-        imap = imaplib.IMAP4("127.0.0.1", args.imap_port)
-        imap.login(user, PASSWORD)
+        imap = server.imap(user)
         imap.select(folder)
         imap.literal = cfg["subject"].encode()
         _t, found = imap.search("UTF-8", "SUBJECT")
         rep.check(f"server: sent mail, {what}", len(found[0].split()) == 1, found)
         imap.logout()
-    event = dav_request(args.http_port, LEADER, "GET",
+    event = server.dav(LEADER, "GET",
                     f"/dav/calendars/users/{LEADER}/calendar/{cfg['uid'].replace('@', '_')}.ics")
     rep.check("server: organizer's copy shows the attendee ACCEPTED",
               "PARTSTAT=ACCEPTED" in event.replace("\r\n ", ""))
-    listing = dav_request(args.http_port, SECRETARY, "PROPFIND",
+    listing = server.dav(SECRETARY, "PROPFIND",
                           f"/dav/calendars/users/{LEADER}/calendar/", {"Depth": "1"})
     rep.check("server: secretary's event in the leader's calendar",
               cfg["uid2"].split("@")[0] in listing)
