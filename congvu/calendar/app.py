@@ -138,7 +138,13 @@ class DavEndpoint:
         calendar's (a new configured zone, rows from before migration 009) are
         indexed again in the background."""
         self._checked = True
-        stale = await cal_repo.calendars_with_stale_floating(conn, caltz.default_zone().key, 1)
+        try:
+            async with conn.transaction():  # a failure here must not spoil the request
+                stale = await cal_repo.calendars_with_stale_floating(
+                    conn, caltz.default_zone().key, 1)
+        except asyncpg.PostgresError:
+            log.exception("checking for floating times to re-index failed")
+            return
         if stale:
             self._reindex = asyncio.create_task(self._run_reindex())
 

@@ -507,13 +507,21 @@ async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resourc
                              "detail": detail})
 
 
-_SEQUENCE = re.compile(r"^SEQUENCE:(\d+)\r?$", re.M)
+_SEQUENCE = re.compile(rb"^SEQUENCE:(\d+)\r?$", re.M)
 
 
-def _sequence(ics: str) -> int:
-    """SEQUENCE of a stored object's first component (0 when absent)."""
-    m = _SEQUENCE.search(ics)
-    return int(m.group(1)) if m else 0
+def _sequence(ics: str | bytes) -> int | None:
+    """Highest SEQUENCE of an object's components; None when it has none."""
+    found = _SEQUENCE.findall(ics.encode() if isinstance(ics, str) else ics)
+    return max(int(n) for n in found) if found else None
+
+
+def _organizes(account: Account | None, organizer: ical.Attendee) -> bool:
+    """Is ``organizer`` one of the account's own addresses (no database)?"""
+    if account is None:
+        return False
+    email = organizer.email.lower()
+    return email == account.address.lower() or email in (a.lower() for a in account.aliases)
 
 
 def _schedule_reply(request: Request) -> bool:
@@ -548,7 +556,9 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             parsed = parse_for(body, cal, ical.OBJECT_TYPES)
         href = res.name
         attending = False
-        if parsed.organizer is not None and res.owner is not None and cal.kind == "calendar":
+        if (parsed.organizer is not None and res.owner is not None
+                and res.owner.kind == "account" and cal.kind == "calendar"
+                and not _organizes(res.account, parsed.organizer)):
             # An attendee's answer racing the organizer's update: locked before
             # the stored copy is read, so it is read after (or before) the update.
             attending = await lock_for_attendee_write(conn, res.owner,
@@ -573,8 +583,9 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
                 if other_cal.id != cal.id:
                     old, displaced = other, (other_cal, other.href)
                     break
-        stale = (attending and old is not None and old.uid == parsed.uid
-                 and parsed.sequence < _sequence(old.ics))
+        sent_seq = _sequence(parsed.data) if attending and old is not None else None
+        stale = (sent_seq is not None and old is not None and old.uid == parsed.uid
+                 and sent_seq < (_sequence(old.ics) or 0))
         if stale:
             # RFC 5546 §2.1.5: the attendee's client answered a version the
             # organizer has since replaced (Thunderbird's PUT racing an
@@ -669,7 +680,10 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
             raise DavError(412, None, "Destination exists and Overwrite is F")
         if src.calendar.id == dst.calendar.id and src.name == dst.name:
             raise DavError(403, None, "source and destination are the same")
-        parsed = parse_for(src.obj.ics, dst.calendar, ical.OBJECT_TYPES)
+        try:  # RFC 4791 §5.3.2.1: the destination's component set applies too
+            parsed = parse_for(src.obj.ics, dst.calendar)
+        except ical.InvalidCalendarData as exc:
+            raise DavError(exc.status, exc.precondition, exc.message) from None
         role = await scheduling_role(conn, src.owner, src.obj.ics)
         if role != "none":
             await _check_scheduling_move(conn, src, dst, role, parsed.uid)

@@ -128,3 +128,27 @@ async def test_aborted_transaction_is_retried(dav, services: Services, monkeypat
     async with services.db.connection() as conn:
         assert await conn.fetchval(
             "SELECT count(*) FROM calendar_objects WHERE uid IN ('once', 'always')") == 1
+
+
+async def test_answer_to_a_replaced_version_keeps_the_newer(dav, services: Services) -> None:
+    """RFC 5546 §2.1.5: an attendee's PUT carrying an older SEQUENCE than the
+    organizer's current version (its client had not synced yet) does not undo
+    the update: the newer version stays, no stale REPLY, no ETag returned."""
+    assert (await dav.request("PUT", url(AN, "v.ics"), body=ics("seq-1", [THU]))
+            ).status_code == 201
+    mine, _ = await copy(services, THU, "seq-1")  # type: ignore[misc]
+    await dav.request("PUT", url(AN, "v.ics"), body=ics(
+        "seq-1", [THU], seq=1, start="20260305T040000Z", end="20260305T050000Z"))
+    r = await dav.request("PUT", url(THU, mine.href), user=THU,
+                          body=ics("seq-1", [f"{THU}=ACCEPTED"]))  # SEQUENCE:0
+    assert r.status_code == 204 and "etag" not in r.headers
+    kept, kept_cal = await copy(services, THU, "seq-1")  # type: ignore[misc]
+    assert "20260305T040000Z" in kept.ics and attendee(kept_cal, THU)["PARTSTAT"] == "NEEDS-ACTION"
+    _, an_cal = await copy(services, AN, "seq-1")  # type: ignore[misc]
+    assert attendee(an_cal, THU)["PARTSTAT"] == "NEEDS-ACTION"
+    # answering the current version works
+    r = await dav.request("PUT", url(THU, mine.href), user=THU, body=ics(
+        "seq-1", [f"{THU}=ACCEPTED"], seq=1, start="20260305T040000Z", end="20260305T050000Z"))
+    assert r.status_code == 204
+    _, an_cal = await copy(services, AN, "seq-1")  # type: ignore[misc]
+    assert attendee(an_cal, THU)["PARTSTAT"] == "ACCEPTED"
