@@ -251,11 +251,20 @@ def _organizer_plan(old: bytes | None, new: bytes | None, organizer: str, *,
         return Plan("organizer", organizer, tuple(msgs), stored)
     significant = old is None or _skeleton(old) != _skeleton(new)
     forced = _forced(new_cal, organizer)
+    listed = [{email_of(a) for a in attendees_of(c)} for c in _objects(new_cal)]
+    everyone: bytes | None = None
     for key, addr in after.items():
         if key not in before or significant or key in forced:
-            whole = all(_mine(c, [key]) is not None for c in _objects(new_cal))
-            msgs.append(Outgoing("REQUEST", key, itip.request_for(new_cal, addr), addr, uid,
-                                 whole))
+            whole = all(key in people for people in listed)
+            if whole:
+                # Listed in every component: the same REQUEST for each of them
+                # (built once, not once per attendee of a large meeting).
+                if everyone is None:
+                    everyone = itip.request_for(new_cal, addr)
+                ics = everyone
+            else:
+                ics = itip.request_for(new_cal, addr)
+            msgs.append(Outgoing("REQUEST", key, ics, addr, uid, whole))
     for key, addr in before.items():
         if key not in after:
             # RFC 6638 §3.2.1.2: an attendee taken off the list gets a CANCEL.
@@ -444,8 +453,11 @@ def attendee_copy(request: bytes, existing: bytes | None) -> bytes:
             comp.subcomponents.extend(c for c in before.subcomponents if c.name == "VALARM")
             if _rid_key(comp) in mine and str(before.get("SEQUENCE", 0)) == str(
                     comp.get("SEQUENCE", 0)):
+                answers: dict[str, vCalAddress] = {}
+                for b in attendees_of(before):
+                    answers.setdefault(email_of(b), b)
                 for a in _as_list(comp.get("ATTENDEE")):
-                    old_a = _mine(before, [email_of(a)])
+                    old_a = answers.get(email_of(a))
                     if old_a is not None and _partstat(a) == "NEEDS-ACTION":
                         a.params["PARTSTAT"] = _partstat(old_a)
     return cal.to_ical()

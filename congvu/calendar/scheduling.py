@@ -36,7 +36,7 @@ from typing import Any
 
 import asyncpg
 
-from congvu.calendar import caltz, imip, objects, schedplan
+from congvu.calendar import caltz, imip, objects, schedbatch, schedplan
 from congvu.calendar.freebusy import BusyPeriod, busy_periods
 from congvu.calendar.hooks import HookResult, register_object_hook, schedule_reply
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
@@ -44,6 +44,7 @@ from congvu.calendar.itip import ItipError, reply_from
 from congvu.calendar.schedplan import Outgoing, email_of
 from congvu.store import accounts as accounts_repo
 from congvu.store import audit as audit_repo
+from congvu.store import calendar_batch as batch_repo
 from congvu.store import calendars as cal_repo
 from congvu.store import delivery as delivery_repo
 from congvu.store import scheduling as sched_repo
@@ -91,6 +92,18 @@ async def resolve(conn: asyncpg.Connection, address: str) -> Recipient:
         acct = await accounts_repo.get_by_id(conn, found.account_ids[0])
         return Recipient("local", email, acct)
     return Recipient("unknown", email)  # unknown, disabled, or a group address
+
+
+async def resolve_all(conn: asyncpg.Connection, addresses: Sequence[str]) -> list[Recipient]:
+    """`resolve` for many addresses in two statements (a meeting's attendees)."""
+    emails = [email_of(a) for a in addresses]
+    found = await batch_repo.accounts_by_address(conn, [e for e in emails if "@" in e])
+    out = []
+    for email in emails:
+        hit = found.get(email)
+        out.append(Recipient(hit.kind, email, hit.account) if hit is not None
+                   else Recipient("unknown", email))
+    return out
 
 
 def _own(account: Account) -> list[str]:
@@ -368,10 +381,23 @@ async def _send(conn: asyncpg.Connection, services: Any, sender: Account,
         shared = objects.index_of(objects.parse(body, ("VEVENT", "VTODO", "VJOURNAL")))
     statuses: dict[str, str] = {}
     replies: list[bytes] = []
-    recipients = [await resolve(conn, msg.recipient) for msg in messages]
+    recipients = await resolve_all(conn, [msg.recipient for msg in messages])
     await sched_repo.lock_accounts(conn, [sender.id, *(r.account.id for r in recipients
                                                       if r.account is not None)])
+    # REQUESTs to people are delivered all at once (a fixed number of
+    # statements for a meeting of any size, congvu.calendar.schedbatch).
+    people = [(msg, rcpt.account) for msg, rcpt in zip(messages, recipients)
+              if msg.method == "REQUEST" and msg.uid and rcpt.kind == "local"
+              and rcpt.account is not None and rcpt.account.kind not in BOOKABLE]
+    batched: set[int] = set()
+    if people and len({a.id for _, a in people}) == len(people):
+        await schedbatch.deliver_requests(conn, people, shared, new_schedule_tag,
+                                          _message_key, _supersedes)
+        batched = {id(msg) for msg, _ in people}
     for msg, rcpt in zip(messages, recipients):
+        if id(msg) in batched:
+            statuses[msg.recipient] = DELIVERED
+            continue
         if rcpt.kind == "remote":
             await imip.queue_imip(conn, services, account_id=sender.id,
                                   from_address=from_address, from_name=sender.display_name,

@@ -33,6 +33,9 @@ async def lock_bookings(conn: asyncpg.Connection, account_id: int) -> None:
 
 async def lock_accounts(conn: asyncpg.Connection, account_ids: list[int]) -> None:
     """Lock the accounts one scheduling operation touches, in id order, until commit."""
-    for account_id in sorted(set(account_ids)):
-        await conn.execute("SELECT pg_advisory_xact_lock($1::int, $2::int)", SCHEDULING_LOCK,
-                           account_id)
+    # One statement; the sorted subquery feeds the locks in ascending id order.
+    await conn.execute(
+        """SELECT count(pg_advisory_xact_lock($1::int, id))
+           FROM (SELECT id FROM unnest($2::int[]) AS t(id) ORDER BY id) s""",
+        SCHEDULING_LOCK, sorted(set(account_ids)),
+    )
