@@ -9,7 +9,7 @@ Text keys are RFC 3501 substring matches, case- and diacritic-insensitive:
 the needle is folded like the stored ``search_headers``/``search_body`` and
 compared with ``strpos``. Field keys (FROM, SUBJECT, HEADER x) are anchored
 to their line of ``search_headers`` (one ``name: value`` line per field; read
-from its narrow copy in ``message_search_headers``, migration 007)
+from its copy per placement in ``mailbox_search_headers``, migration 008)
 with a regular expression, after ``strpos`` has cheaply ruled out rows that
 do not contain the needle at all. Rows are narrowed to the one mailbox by
 the (account_id, mailbox_id, uid) index before any text is looked at.
@@ -53,10 +53,14 @@ def _regex_literal(text: str) -> str:
 
 
 class _Builder:
-    def __init__(self, p: Params, reader_id: int | None, tz: str) -> None:
+    def __init__(self, p: Params, reader_id: int | None, tz: str, *,
+                 headers_in: str = "h") -> None:
         self.p = p
         self.reader_id = reader_id
         self.tz = tz
+        # Where header text is: "h" (mailbox_search_headers joined as h) or
+        # "m" (brought into the mailbox rows' subquery as m.hs).
+        self.headers_in = headers_in
         self.needs_blob = False
         self.needs_headers = False
         self._flags: str | None = None
@@ -69,18 +73,30 @@ class _Builder:
     def header_line(self, field: str, needle: str) -> str:
         """The folded ``field: value`` line contains ``needle``.
 
-        Reads the narrow copy of ``search_headers`` in ``message_search_headers``
-        (migration 007), not the wide blob row.
+        Reads the per-placement copy of ``search_headers`` (migration 008):
+        the text up to 2000 octets is in the primary key's index (``short``,
+        from an index-only scan over this mailbox's stretch of it); a longer
+        text is read from the row for that message only.
         """
         self.needs_headers = True
-        pattern = "(^|\n)" + _regex_literal(field) + ":[^\n]*" + _regex_literal(needle)
-        regex = "h.headers ~ " + self.p.add(pattern)
-        if not needle:
-            return "(" + regex + ")"
-        # CASE fixes the order: PostgreSQL may evaluate AND-ed quals of equal
-        # cost in any order, and the regex on every row is what strpos avoids.
-        return ("(CASE WHEN strpos(h.headers, " + self.p.add(needle) + ") > 0 THEN "
-                + regex + " ELSE FALSE END)")
+        pattern = self.p.add("(^|\n)" + _regex_literal(field) + ":[^\n]*"
+                             + _regex_literal(needle))
+        n = self.p.add(needle) if needle else None
+
+        def test(text: str) -> str:
+            if n is None:
+                return text + " ~ " + pattern
+            # CASE fixes the order: PostgreSQL may evaluate AND-ed quals of equal
+            # cost in any order, and the regex on every row is what strpos avoids.
+            return ("CASE WHEN strpos(" + text + ", " + n + ") > 0 THEN " + text + " ~ "
+                    + pattern + " ELSE FALSE END")
+
+        t = self.headers_in
+        short = "h.short" if t == "h" else "m.hs"
+        long = (f"(SELECT x.long FROM mailbox_search_headers x WHERE x.account_id = {t}.account_id"
+                f" AND x.mailbox_id = {t}.mailbox_id AND x.uid = {t}.uid)")
+        return ("(CASE WHEN " + short + " IS NOT NULL THEN " + test(short) + " ELSE "
+                + test(long) + " END)")
 
     def build(self, k: Any) -> str:
         kind = type(k).__name__
@@ -163,7 +179,7 @@ async def search_uids(
     expunged messages it may not yet report). ``sort``: ``(key, reverse)`` pairs of :data:`SORT_KEYS`.
     """
     p = Params(account_id, mailbox_id, max_uid)
-    b = _Builder(p, None if reader_id is None else reader_id, timezone)
+    b = _Builder(p, reader_id, timezone)
     cond = b.build(key)
     order = []
     for name, reverse in sort:
@@ -172,27 +188,47 @@ async def search_uids(
             b.needs_blob = True
         order.append(col + (" DESC" if reverse else ""))
     order.append("m.uid")
-    # The mailbox's rows first, from the (account_id, mailbox_id, uid) index;
-    # then each one's blob by primary key. OFFSET 0 keeps the planner from
-    # turning this around into a scan of every blob in the database when it
-    # guesses a text condition to be selective: the time depends on this
-    # mailbox, not on the rest of the database.
-    sql = ("SELECT m.uid FROM (SELECT * FROM mailbox_messages m"
-           " WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid <= $3"
-           + (" AND m.expunged_at IS NULL" if visible_only else "") + " OFFSET 0) m")
-    if b.needs_blob:
-        sql += (" CROSS JOIN LATERAL (SELECT " + _BLOB_COLUMNS + " FROM message_blobs b"
-                " WHERE b.sha256 = m.sha256 OFFSET 0) b")
-    if b.needs_headers:
-        # A plain join, planned with this call's parameters (see below): index
-        # probes for a small mailbox, one hash join over the narrow table for a
-        # large one (a sixth of the time at 100,000 messages).
-        sql += " JOIN message_search_headers h ON h.sha256 = m.sha256"
-    sql += " WHERE (" + cond + ") ORDER BY " + ", ".join(order)
+    # The best plan depends on this mailbox's size against the whole store:
+    # never reuse a generic plan cached for another mailbox.
+    settings = ["SET LOCAL plan_cache_mode = force_custom_plan"]
+    where = ("m.account_id = $1 AND m.mailbox_id = $2 AND m.uid <= $3"
+             + (" AND m.expunged_at IS NULL" if visible_only else ""))
+    if not b.needs_blob:
+        # Rows and header text both from this mailbox's stretch of their
+        # (account_id, mailbox_id, uid) indexes: whatever the plan (a header
+        # test ANDed at the top filters the header rows first; merge, hash or
+        # a probe per row), it reads this mailbox only.
+        sql = "SELECT m.uid FROM mailbox_messages m"
+        if b.needs_headers:
+            sql += (" JOIN mailbox_search_headers h ON h.account_id = $1 AND h.mailbox_id = $2"
+                    " AND h.uid <= $3 AND h.uid = m.uid")
+        sql += " WHERE " + where + " AND (" + cond + ") ORDER BY " + ", ".join(order)
+        # The planner cannot tell how many rows a text test keeps; a nested
+        # loop on a wrong guess probes one index per message (100,000 probes,
+        # a quarter second). A merge or hash join is linear whatever it keeps.
+        settings.append("SET LOCAL enable_nestloop = off")
+    else:
+        if b.needs_headers:  # the header text comes along in the rows' subquery
+            p = Params(account_id, mailbox_id, max_uid)
+            b = _Builder(p, reader_id, timezone, headers_in="m")
+            cond = b.build(key)
+        # The mailbox's rows first (with their header text, both in UID order
+        # from their indexes), then each one's blob by primary key. OFFSET 0
+        # keeps the planner from turning this around into a scan of every blob
+        # in the database when it guesses a text condition to be selective:
+        # the time depends on this mailbox, not on the rest of the database.
+        sql = "SELECT m.uid FROM (SELECT m.*"
+        if b.needs_headers:
+            sql += (", h.short AS hs FROM mailbox_messages m LEFT JOIN mailbox_search_headers h"
+                    " ON h.account_id = $1 AND h.mailbox_id = $2 AND h.uid <= $3"
+                    " AND h.uid = m.uid")
+        else:
+            sql += " FROM mailbox_messages m"
+        sql += (" WHERE " + where + " OFFSET 0) m CROSS JOIN LATERAL (SELECT " + _BLOB_COLUMNS
+                + " FROM message_blobs b WHERE b.sha256 = m.sha256 OFFSET 0) b"
+                " WHERE (" + cond + ") ORDER BY " + ", ".join(order))
     async with conn.transaction():  # (a savepoint if the caller has a transaction)
-        # The best plan depends on this mailbox's size against the whole store:
-        # never reuse a generic plan cached for another mailbox.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await conn.execute("; ".join(settings))
         rows = await conn.fetch(sql, *p.values)
     return [r["uid"] for r in rows]
 

@@ -117,3 +117,40 @@ async def test_sort(imap, services):
     lines = await c.cmd("UID SORT (REVERSE SIZE) UTF-8 UNSEEN")
     assert lines[0] == b"* SORT 2 3\r\n"
     await c.close()
+
+
+async def test_header_search_over_long_headers_copies_and_moves(imap, services):
+    """Header text beyond what the index holds (a circular to 150 units) is
+    searched from its row; copies and moves are searchable where they land
+    and the source's copy goes with its row."""
+    many = ", ".join(f"Phòng ban số {i} <unit{i}@hanoi.gov.vn>" for i in range(150))
+    await deliver(services, AN, message("Thông báo chung", to=many))
+    await deliver(services, AN, message("Lịch trực Tết"))
+    c = await Raw.connect(imap.port)
+    assert ok(await c.login(AN))
+    assert ok(await c.cmd("SELECT INBOX"))
+    account = await services.directory.find_account(AN)
+    async with services.db.connection() as conn:
+        kinds = await conn.fetch("SELECT uid, short IS NULL AS long FROM mailbox_search_headers"
+                                 " WHERE account_id = $1 ORDER BY uid", account.id)
+    assert [(r["uid"], r["long"]) for r in kinds] == [(1, True), (2, False)]
+    assert await search(c, 'TO "unit149@hanoi"') == b"* SEARCH 1"
+    assert await search(c, 'TO "phong ban so 7 "') == b"* SEARCH 1"
+    assert await search(c, 'SUBJECT "thong bao"') == b"* SEARCH 1"
+    assert await search(c, 'OR SUBJECT "truc tet" TO "unit3@"') == b"* SEARCH 1 2"
+    assert await search(c, 'NOT TO "unit1"') == b"* SEARCH 2"
+    assert await search(c, 'HEADER Subject ""') == b"* SEARCH 1 2"
+    assert ok(await c.cmd("COPY 1 Archive"))
+    assert ok(await c.cmd("MOVE 2 Archive"))
+    assert ok(await c.cmd("SELECT Archive"))
+    assert await search(c, 'TO "unit149@"') == b"* SEARCH 1"
+    assert await search(c, 'SUBJECT "truc tet"') == b"* SEARCH 2"
+    assert ok(await c.cmd("DELETE Archive"))  # its rows go to INBOX, kept for retention
+    async with services.db.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM mailbox_search_headers h"
+                                   " WHERE NOT EXISTS (SELECT 1 FROM mailbox_messages m WHERE"
+                                   " (m.account_id, m.mailbox_id, m.uid)"
+                                   " = (h.account_id, h.mailbox_id, h.uid))") == 0
+        assert await conn.fetchval("SELECT count(*) FROM mailbox_search_headers"
+                                   " WHERE account_id = $1", account.id) == 4
+    await c.close()
