@@ -159,7 +159,8 @@ def _comp_filter(flt: CompFilter, parent: Component, floating_tz: tzinfo) -> boo
     if flt.time_range is None:
         candidates = children
     elif name == "VALARM":
-        candidates = [c for c in children if _alarm_overlaps(c, parent, flt.time_range)]
+        candidates = [c for c in children
+                      if _alarm_overlaps(c, parent, flt.time_range, floating_tz)]
     elif parent.name == "VCALENDAR":
         # Recurring components are tested instance by instance: an instance
         # must satisfy the time-range and the other child filters together.
@@ -171,8 +172,10 @@ def _comp_filter(flt: CompFilter, parent: Component, floating_tz: tzinfo) -> boo
     return any(_comp_children_match(flt, c, floating_tz) for c in candidates)
 
 
-def _alarm_overlaps(alarm: Component, parent: Component, tr: TimeRange) -> bool:
-    """RFC 4791 §9.9 VALARM: some trigger time (with repetitions) in range."""
+def _alarm_overlaps(alarm: Component, parent: Component, tr: TimeRange,
+                    floating_tz: tzinfo = UTC) -> bool:
+    """RFC 4791 §9.9 VALARM: some trigger time (with repetitions) in range; a
+    relative trigger follows its floating anchor into ``floating_tz``."""
     trigger = alarm.get("TRIGGER")
     value = getattr(trigger, "dt", None)
     if value is None:
@@ -186,7 +189,7 @@ def _alarm_overlaps(alarm: Component, parent: Component, tr: TimeRange) -> bool:
         anchor = prop_dt(parent, anchor_name)
         if anchor is None:
             return False
-        first = to_utc(anchor) + value
+        first = to_utc(anchor, floating_tz) + value
     times = [first]
     repeat, duration = alarm.get("REPEAT"), getattr(alarm.get("DURATION"), "dt", None)
     if repeat is not None and duration is not None:

@@ -228,7 +228,8 @@ def _freebusy_overlaps(
             if isinstance(period, tuple) and len(period) == 2:
                 p_start = to_utc(period[0], floating_tz)
                 p_end = period[1]
-                p_end = p_start + p_end if isinstance(p_end, timedelta) else to_utc(p_end)
+                p_end = (p_start + p_end if isinstance(p_end, timedelta)
+                         else to_utc(p_end, floating_tz))
                 periods.append(TimeSpan(p_start, p_end))
     if not periods:
         dtstart, dtend = prop_dt(comp, "DTSTART"), prop_dt(comp, "DTEND")

@@ -138,3 +138,24 @@ async def test_rows_indexed_in_another_zone_are_redone(dav, services) -> None:
     assert await objects.reindex_stale(services.db) >= 1
     assert await hits(dav, "20261201T013000Z", "20261201T023000Z") == {"hop.ics"}
     assert await objects.reindex_stale(services.db) == 0
+
+
+async def test_alarm_of_a_floating_event_in_the_calendar_zone(dav) -> None:
+    """A relative VALARM follows its floating DTSTART (RFC 4791 §9.9 VALARM)."""
+    alarm = ("BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Nhắc\r\nTRIGGER:-PT15M\r\n"
+             "END:VALARM\r\n")
+    assert (await dav.request("PUT", CAL + "nhac.ics", body=event(
+        "nhac", "20261201T090000", "20261201T100000", alarm))).status_code == 201
+
+    async def alarms(start: str, end: str) -> set[str]:
+        body = ('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                '<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR">'
+                '<C:comp-filter name="VEVENT"><C:comp-filter name="VALARM">'
+                f'<C:time-range start="{start}" end="{end}"/></C:comp-filter>'
+                "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>")
+        r = await dav.request("REPORT", CAL, body=body, Depth="1")
+        assert r.status_code == 207, r.text
+        return {h.rsplit("/", 1)[-1] for h in re.findall(r"<D:href>([^<]*)</D:href>", r.text)}
+
+    assert await alarms("20261201T014000Z", "20261201T015000Z") == {"nhac.ics"}  # 08:45 local
+    assert await alarms("20261201T084000Z", "20261201T085000Z") == set()
