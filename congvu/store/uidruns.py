@@ -17,6 +17,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 __all__ = ["UidRuns"]
 
@@ -140,6 +141,31 @@ class UidRuns:
 
     def __repr__(self) -> str:
         return f"UidRuns({len(self)} UIDs in {self.runs} runs)"
+
+    def below(self, uid: int) -> int:
+        """How many UIDs held are below ``uid`` (where it is or would be)."""
+        r = bisect_right(self._first, uid) - 1
+        if r < 0:
+            return 0
+        before = self._upto[r - 1] if r else 0
+        return before + min(uid - self._first[r], self._upto[r] - before)
+
+    def between(self, a: int, b: int) -> Iterator[int]:
+        """The UIDs at positions ``a`` to ``b - 1``, one range per run (no list)."""
+        first, upto = self._first, self._upto
+        b = min(b, len(self))
+        if a >= b:
+            return iter(())
+        r = bisect_right(upto, a)
+        parts = []
+        i = a
+        while i < b:
+            before = upto[r - 1] if r else 0
+            end = min(b, upto[r])
+            parts.append(range(first[r] + i - before, first[r] + end - before))
+            i = end
+            r += 1
+        return chain.from_iterable(parts)
 
     def matches(self, pos: int, uids: array) -> bool:
         """Whether ``uids`` (ascending, distinct) are exactly the ones from position ``pos``.

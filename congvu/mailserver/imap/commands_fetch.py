@@ -15,6 +15,7 @@ from array import array
 from typing import Any
 
 from congvu.mailserver.mime import section_bytes
+from congvu.store import flagcache
 from congvu.store import imap_messages as msgs
 
 from . import commands as c
@@ -41,6 +42,20 @@ _COLUMNS = {
 #: small so output starts early, the later ones large (one round trip each).
 _FLAG_FIRST_BATCH = 2000
 _FLAG_BATCH = 20000
+#: Lines per write when FETCH (FLAGS) is answered from the node's flag copy.
+_FLAG_CHUNK = 2500
+
+
+def _merged(ranges: Any) -> list[tuple[int, int]]:
+    """Inclusive ranges sorted, overlapping or touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 class _NilIfNone(dict[Any, bytes]):
@@ -220,9 +235,19 @@ class FetchCommands:
         ranges = [(lo, min(hi, top)) for lo, hi in ranges if lo <= top]
         if not ranges:
             return
+        fmt = b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid else b"* %d FETCH (FLAGS (%s))\r\n"
+        if ref.reader_id is None:
+            # The owner's flags from this node's copy, brought up to date in one
+            # statement; used when the session's view is the mailbox as it is
+            # now (nothing new or expunged it has not been told of yet).
+            async with self.services.db.connection() as conn:
+                st = await flagcache.flag_state(conn, ref.owner_id, ref.mailbox_id,
+                                                self.hub.flag_cache)
+            if st.uids == view:
+                await self._flags_from(st, ranges, fmt, with_uid)
+                return
         query = msgs.FlagBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id,
                                  seen_modseq=sel.known_modseq, keep=sorted(sel.pending))
-        fmt = b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid else b"* %d FETCH (FLAGS (%s))\r\n"
         pos = 0
         limit = _FLAG_FIRST_BATCH
         async with self.services.db.connection() as conn:
@@ -260,6 +285,23 @@ class FetchCommands:
                     await asyncio.wait([nxt])
                 if nxt is not None and nxt.done() and not nxt.cancelled():
                     nxt.exception()  # retrieved: no "never retrieved" warning
+
+    async def _flags_from(self: Any, st: flagcache.FlagState, ranges: Any, fmt: bytes,
+                          with_uid: bool) -> None:
+        """FETCH (FLAGS) lines from a :class:`~congvu.store.flagcache.FlagState`
+        equal to the session's view: sequence number *n* is position *n*."""
+        sets = st.sets
+        for lo, hi in _merged(ranges):
+            a, b = st.uids.below(lo), st.uids.below(hi + 1)
+            while a < b:
+                # In pieces, so the client reads the first while the rest is made.
+                end = min(b, a + _FLAG_CHUNK)
+                seqs = range(a + 1, end + 1)
+                texts = map(sets.__getitem__, st.set_of[a:end])
+                self.send(b"".join(map(fmt.__mod__, zip(seqs, st.uids.between(a, end), texts)
+                                       if with_uid else zip(seqs, texts))))
+                await self.flush()
+                a = end
 
     async def _vanished_earlier(self: Any, ranges: Any, modseq: int | None) -> None:
         """RFC 7162 §3.2.6: ``* VANISHED (EARLIER)`` for expunged UIDs in the set."""

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from congvu.store.db import Database
+from congvu.store.flagcache import FlagCache
 from congvu.store.imapstore import NOTIFY_CHANNEL, UidCache
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class NotifyHub:
         self.listening = asyncio.Event()
         #: This node's validated copy of selected mailboxes' UIDs (SELECT).
         self.uid_cache = UidCache()
+        self.flag_cache = FlagCache()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="imap-notify")

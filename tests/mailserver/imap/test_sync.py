@@ -309,3 +309,73 @@ async def test_flags_resync_in_batches_around_retained_and_unreported_expunges(
         assert (list(uids), flags) == ([6, 7, 8, 9], [b"", b"\\Seen \\Deleted $Done", b"", b""])
     await a.close()
     await b.close()
+
+
+async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, services):
+    """UID FETCH 1:* (FLAGS) answered from the node's copy of the flags: it is
+    brought up to date from the database on each FETCH (changes made through
+    another node included) and used only when the session's view is the
+    mailbox as it is now."""
+    for s in "abcde":
+        await deliver(services, AN, message(s), flags=("\\Seen",) if s in "bd" else ())
+    account = await services.directory.find_account(AN)
+    a = await _select(imap.port)
+    async with services.db.connection() as conn:
+        inbox = await conn.fetchval("SELECT id FROM mailboxes WHERE account_id = $1"
+                                    " AND name = 'INBOX'", account.id)
+
+    def cached() -> list[tuple[int, bytes]]:
+        st = imap.hub.flag_cache.get(account.id, inbox)
+        assert st is not None
+        return [(u, st.sets[n]) for u, n in zip(st.uids, st.set_of)]
+
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")
+    assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+                          b"* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n",
+                          b"* 3 FETCH (UID 3 FLAGS ())\r\n",
+                          b"* 4 FETCH (UID 4 FLAGS (\\Seen))\r\n",
+                          b"* 5 FETCH (UID 5 FLAGS ())\r\n"]
+    assert cached() == [(1, b""), (2, b"\\Seen"), (3, b""), (4, b"\\Seen"), (5, b"")]
+    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
+    node2 = Services.build(services.settings, db2, tls=services.tls)
+    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
+    try:
+        other = await _select(srv2.port)
+        assert ok(await other.cmd("UID STORE 3 +FLAGS.SILENT ($Done \\Flagged)"))
+        lines = await a.cmd("UID FETCH 2:4 (FLAGS)")
+        assert lines[:3] == [b"* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n",
+                             b"* 3 FETCH (UID 3 FLAGS ($Done \\Flagged))\r\n",
+                             b"* 4 FETCH (UID 4 FLAGS (\\Seen))\r\n"]
+        assert cached()[2] == (3, b"$Done \\Flagged")
+        # Expunged on the other node, not yet told: the view is not the mailbox
+        # now, so the database answers (UID 2 keeps its number).
+        assert ok(await other.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)"))
+        assert ok(await other.cmd("EXPUNGE"))
+        await deliver(node2, AN, message("f"))
+        lines = await a.cmd("FETCH 1:* (FLAGS)")
+        assert lines[:5] == [b"* 1 FETCH (FLAGS ())\r\n",
+                             b"* 2 FETCH (FLAGS (\\Seen \\Deleted))\r\n",
+                             b"* 3 FETCH (FLAGS ($Done \\Flagged))\r\n",
+                             b"* 4 FETCH (FLAGS (\\Seen))\r\n", b"* 5 FETCH (FLAGS ())\r\n"]
+        assert b"* 6 EXISTS\r\n" in lines
+        assert ok(await a.cmd("NOOP"))  # * 2 EXPUNGE: the view is now 1 3 4 5 6
+        lines = await a.cmd("UID FETCH 1:* (FLAGS)")
+        assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+                              b"* 2 FETCH (UID 3 FLAGS ($Done \\Flagged))\r\n",
+                              b"* 3 FETCH (UID 4 FLAGS (\\Seen))\r\n",
+                              b"* 4 FETCH (UID 5 FLAGS ())\r\n",
+                              b"* 5 FETCH (UID 6 FLAGS ())\r\n"]
+        assert [u for u, _ in cached()] == [1, 3, 4, 5, 6]
+        lines = await a.cmd("FETCH 2,4:5 (FLAGS)")
+        assert lines[:-1] == [b"* 2 FETCH (FLAGS ($Done \\Flagged))\r\n",
+                              b"* 4 FETCH (FLAGS ())\r\n", b"* 5 FETCH (FLAGS ())\r\n"]
+        lines = await a.cmd("UID FETCH 4:5,1,5:* (FLAGS)")
+        assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+                              b"* 3 FETCH (UID 4 FLAGS (\\Seen))\r\n",
+                              b"* 4 FETCH (UID 5 FLAGS ())\r\n",
+                              b"* 5 FETCH (UID 6 FLAGS ())\r\n"]
+        await other.close()
+    finally:
+        await srv2.stop()
+        await db2.close()
+    await a.close()

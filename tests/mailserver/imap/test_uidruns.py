@@ -48,6 +48,11 @@ def test_runs_agree_with_a_list(seed: int) -> None:
                     other = [*part[:-1], uids[pos + len(part)]]
                     assert not runs.matches(pos, array("Q", other))
     assert not runs.matches(len(uids), array("Q", [10**9]))
+    for u in range(0, (uids[-1] if uids else 0) + 3):
+        assert runs.below(u) == sum(1 for x in uids if x < u)
+    for a in range(0, len(uids) + 2, max(1, len(uids) // 13)):
+        for b in (a, a + 1, a + 5, a + 333, len(uids) + 1):
+            assert list(runs.between(a, b)) == uids[a:b]
     # Expunges and new mail.
     gone = [u for u in uids if rng.random() < 0.2] + [10**9]
     rest = [u for u in uids if u not in set(gone)]
