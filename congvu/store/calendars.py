@@ -500,14 +500,18 @@ async def put_object(
     if row is None:
         raise NotFound("calendar is gone")
     if index.instances:
-        await conn.execute(
-            """INSERT INTO calendar_instances (owner_id, calendar_id, href, start_at, end_at)
-               SELECT $1, $2, $3, s, e FROM unnest($4::timestamptz[], $5::timestamptz[]) AS t(s, e)
-               ON CONFLICT DO NOTHING""",
-            cal.owner_id, cal.id, href, [i[0] for i in index.instances],
-            [i[1] for i in index.instances],
-        )
+        await _insert_instances(conn, cal, href, index.instances)
     return _object(row), bool(row["inserted"])
+
+
+async def _insert_instances(conn: asyncpg.Connection, cal: Calendar, href: str,
+                            spans: Sequence[tuple[datetime, datetime]]) -> None:
+    await conn.execute(
+        """INSERT INTO calendar_instances (owner_id, calendar_id, href, start_at, end_at)
+           SELECT $1, $2, $3, s, e FROM unnest($4::timestamptz[], $5::timestamptz[]) AS t(s, e)
+           ON CONFLICT DO NOTHING""",
+        cal.owner_id, cal.id, href, [i[0] for i in spans], [i[1] for i in spans],
+    )
 
 
 async def stale_floating(
@@ -547,13 +551,7 @@ async def reindex_object(
         cal.owner_id, cal.id, href,
     )
     if index.instances:
-        await conn.execute(
-            """INSERT INTO calendar_instances (owner_id, calendar_id, href, start_at, end_at)
-               SELECT $1, $2, $3, s, e FROM unnest($4::timestamptz[], $5::timestamptz[]) AS t(s, e)
-               ON CONFLICT DO NOTHING""",
-            cal.owner_id, cal.id, href, [i[0] for i in index.instances],
-            [i[1] for i in index.instances],
-        )
+        await _insert_instances(conn, cal, href, index.instances)
 
 
 async def calendars_with_stale_floating(
@@ -802,13 +800,13 @@ async def _limited_changes(
     # one), so cutting the merged list by number is exact.
     rows = await conn.fetch(
         f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
             ORDER BY modseq LIMIT $4""",
         cal.owner_id, cal.id, seq, limit + 1,
     )
     gone = [] if not seq else await conn.fetch(
         """SELECT href, modseq FROM calendar_tombstones
-           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3
+           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
            ORDER BY modseq LIMIT $4""",
         cal.owner_id, cal.id, seq, limit + 1,
     )
