@@ -147,7 +147,7 @@ async def fill(db: Database, account, n: int) -> None:
     async with db.connection() as conn:
         await conn.execute("ANALYZE mailbox_messages")
         await conn.execute("ANALYZE message_blobs")
-        await conn.execute("ANALYZE mailbox_search_headers")
+        await conn.execute("ANALYZE mailbox_message_texts")
     print(f"  congvu: {n} messages inserted in {time.perf_counter() - t0:.1f} s", flush=True)
 
 

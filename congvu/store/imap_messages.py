@@ -231,8 +231,18 @@ async def fetch_column_arrays(
     its view). Must run inside a transaction (one snapshot for all batches).
     """
     p = Params(account_id, mailbox_id)
+    table = "mailbox_messages m"
     if what == "flags":
         value, blob = "array_to_string(" + flags_expr(p, reader_id) + ", ' ')", ""
+    elif what == "envelope" and changedsince is None:
+        # The per-placement copy (migration 008): this mailbox's stretch of
+        # an index that INCLUDEs it, in UID order; the same rows as
+        # mailbox_messages (expunged ones kept for retention too).
+        table = "mailbox_message_texts m"
+        value, blob = ("CASE WHEN m.envelope_short IS NOT NULL THEN m.envelope_short ELSE"
+                       " (SELECT x.envelope_long FROM mailbox_message_texts x"
+                       " WHERE x.account_id = m.account_id AND x.mailbox_id = m.mailbox_id"
+                       " AND x.uid = m.uid) END"), ""
     elif what == "envelope":
         value, blob = "b.envelope", " JOIN message_blobs b ON b.sha256 = m.sha256"
     else:
@@ -242,7 +252,7 @@ async def fetch_column_arrays(
     after = p.add(0)
     after_i = len(p.values) - 1
     limit = p.add(batch)
-    sql = "SELECT m.uid AS u, " + value + " AS v FROM mailbox_messages m"
+    sql = "SELECT m.uid AS u, " + value + " AS v FROM " + table
     if len(ranges) == 1:  # 1:* and the like: a plain index range scan
         sql += (blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
                 f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"

@@ -9,7 +9,7 @@ Text keys are RFC 3501 substring matches, case- and diacritic-insensitive:
 the needle is folded like the stored ``search_headers``/``search_body`` and
 compared with ``strpos``. Field keys (FROM, SUBJECT, HEADER x) are anchored
 to their line of ``search_headers`` (one ``name: value`` line per field; read
-from its copy per placement in ``mailbox_search_headers``, migration 008)
+from its copy per placement in ``mailbox_message_texts``, migration 008)
 with a regular expression, after ``strpos`` has cheaply ruled out rows that
 do not contain the needle at all. Rows are narrowed to the one mailbox by
 the (account_id, mailbox_id, uid) index before any text is looked at.
@@ -58,7 +58,7 @@ class _Builder:
         self.p = p
         self.reader_id = reader_id
         self.tz = tz
-        # Where header text is: "h" (mailbox_search_headers joined as h) or
+        # Where header text is: "h" (mailbox_message_texts joined as h) or
         # "m" (brought into the mailbox rows' subquery as m.hs).
         self.headers_in = headers_in
         self.needs_blob = False
@@ -74,9 +74,10 @@ class _Builder:
         """The folded ``field: value`` line contains ``needle``.
 
         Reads the per-placement copy of ``search_headers`` (migration 008):
-        the text up to 2000 octets is in the primary key's index (``short``,
-        from an index-only scan over this mailbox's stretch of it); a longer
-        text is read from the row for that message only.
+        the text up to 2000 octets is in the primary key's index
+        (``headers_short``, from an index-only scan over this mailbox's
+        stretch of it); a longer text is read from the row for that message
+        only.
         """
         self.needs_headers = True
         pattern = self.p.add("(^|\n)" + _regex_literal(field) + ":[^\n]*"
@@ -92,9 +93,10 @@ class _Builder:
                     + pattern + " ELSE FALSE END")
 
         t = self.headers_in
-        short = "h.short" if t == "h" else "m.hs"
-        long = (f"(SELECT x.long FROM mailbox_search_headers x WHERE x.account_id = {t}.account_id"
-                f" AND x.mailbox_id = {t}.mailbox_id AND x.uid = {t}.uid)")
+        short = "h.headers_short" if t == "h" else "m.hs"
+        long = ("(SELECT x.headers_long FROM mailbox_message_texts x"
+                f" WHERE x.account_id = {t}.account_id AND x.mailbox_id = {t}.mailbox_id"
+                f" AND x.uid = {t}.uid)")
         return ("(CASE WHEN " + short + " IS NOT NULL THEN " + test(short) + " ELSE "
                 + test(long) + " END)")
 
@@ -200,7 +202,7 @@ async def search_uids(
         # a probe per row), it reads this mailbox only.
         sql = "SELECT m.uid FROM mailbox_messages m"
         if b.needs_headers:
-            sql += (" JOIN mailbox_search_headers h ON h.account_id = $1 AND h.mailbox_id = $2"
+            sql += (" JOIN mailbox_message_texts h ON h.account_id = $1 AND h.mailbox_id = $2"
                     " AND h.uid <= $3 AND h.uid = m.uid")
         sql += " WHERE " + where + " AND (" + cond + ") ORDER BY " + ", ".join(order)
         # The planner cannot tell how many rows a text test keeps; a nested
@@ -219,8 +221,8 @@ async def search_uids(
         # the time depends on this mailbox, not on the rest of the database.
         sql = "SELECT m.uid FROM (SELECT m.*"
         if b.needs_headers:
-            sql += (", h.short AS hs FROM mailbox_messages m LEFT JOIN mailbox_search_headers h"
-                    " ON h.account_id = $1 AND h.mailbox_id = $2 AND h.uid <= $3"
+            sql += (", h.headers_short AS hs FROM mailbox_messages m"
+                    " LEFT JOIN mailbox_message_texts h ON h.account_id = $1 AND h.mailbox_id = $2 AND h.uid <= $3"
                     " AND h.uid = m.uid")
         else:
             sql += " FROM mailbox_messages m"

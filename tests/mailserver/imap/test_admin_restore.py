@@ -91,6 +91,6 @@ async def test_retention_purge_runs_on_one_node_at_a_time(services, org):
         assert sum(done) == 3 and await rows() == 0
         async with services.db.connection() as conn:  # blobs and their header copies went
             assert await conn.fetchval("SELECT count(*) FROM message_blobs") == 0
-            assert await conn.fetchval("SELECT count(*) FROM mailbox_search_headers") == 0
+            assert await conn.fetchval("SELECT count(*) FROM mailbox_message_texts") == 0
     finally:
         await node2.close()

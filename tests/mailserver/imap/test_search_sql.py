@@ -131,9 +131,21 @@ async def test_header_search_over_long_headers_copies_and_moves(imap, services):
     assert ok(await c.cmd("SELECT INBOX"))
     account = await services.directory.find_account(AN)
     async with services.db.connection() as conn:
-        kinds = await conn.fetch("SELECT uid, short IS NULL AS long FROM mailbox_search_headers"
+        kinds = await conn.fetch("SELECT uid, headers_short IS NULL AS long,"
+                                 " envelope_short IS NULL AS long_envelope"
+                                 " FROM mailbox_message_texts"
                                  " WHERE account_id = $1 ORDER BY uid", account.id)
-    assert [(r["uid"], r["long"]) for r in kinds] == [(1, True), (2, False)]
+        envelopes = await conn.fetch("SELECT b.envelope FROM mailbox_messages m JOIN"
+                                     " message_blobs b ON b.sha256 = m.sha256"
+                                     " WHERE m.account_id = $1 ORDER BY m.uid", account.id)
+    assert [tuple(r) for r in kinds] == [(1, True, True), (2, False, False)]
+    # FETCH ENVELOPE reads the copy: long or short, the bytes stored at delivery.
+    lines = await c.cmd("FETCH 1:2 (ENVELOPE)")
+    assert lines[0] == b"* 1 FETCH (ENVELOPE " + envelopes[0]["envelope"] + b")\r\n"
+    assert lines[1] == b"* 2 FETCH (ENVELOPE " + envelopes[1]["envelope"] + b")\r\n"
+    assert b'"unit149"' in lines[0] and len(lines[0]) > 4000
+    lines = await c.cmd("UID FETCH 2 (ENVELOPE)")
+    assert lines[0] == b"* 2 FETCH (UID 2 ENVELOPE " + envelopes[1]["envelope"] + b")\r\n"
     assert await search(c, 'TO "unit149@hanoi"') == b"* SEARCH 1"
     assert await search(c, 'TO "phong ban so 7 "') == b"* SEARCH 1"
     assert await search(c, 'SUBJECT "thong bao"') == b"* SEARCH 1"
@@ -147,10 +159,10 @@ async def test_header_search_over_long_headers_copies_and_moves(imap, services):
     assert await search(c, 'SUBJECT "truc tet"') == b"* SEARCH 2"
     assert ok(await c.cmd("DELETE Archive"))  # its rows go to INBOX, kept for retention
     async with services.db.connection() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM mailbox_search_headers h"
+        assert await conn.fetchval("SELECT count(*) FROM mailbox_message_texts h"
                                    " WHERE NOT EXISTS (SELECT 1 FROM mailbox_messages m WHERE"
                                    " (m.account_id, m.mailbox_id, m.uid)"
                                    " = (h.account_id, h.mailbox_id, h.uid))") == 0
-        assert await conn.fetchval("SELECT count(*) FROM mailbox_search_headers"
+        assert await conn.fetchval("SELECT count(*) FROM mailbox_message_texts"
                                    " WHERE account_id = $1", account.id) == 4
     await c.close()
