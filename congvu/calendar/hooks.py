@@ -26,6 +26,9 @@ store instead (e.g. with SCHEDULE-STATUS parameters; later hooks see it as
 ``schedule_reply()`` tells a hook whether the request allows replies to the
 organizer (RFC 6638 §8.1 ``Schedule-Reply: F`` turns them off).
 
+A hook that acts only on scheduling objects says so with `scheduling_only`;
+while every hook does, a plain PUT skips them (see `plain_objects_skip_hooks`).
+
 Hooks run in registration order. Register with `register_object_hook` at
 import time (e.g. in ``congvu.calendar.scheduling``); `congvu.calendar.app`
 imports ``congvu.calendar.scheduling`` if it exists.
@@ -38,8 +41,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OBJECT_HOOKS", "HookResult", "ObjectHook", "register_object_hook", "run_hooks",
-           "schedule_reply"]
+__all__ = ["OBJECT_HOOKS", "SCHEDULING_ONLY", "HookResult", "ObjectHook",
+           "plain_objects_skip_hooks", "register_object_hook", "run_hooks", "schedule_reply",
+           "scheduling_only"]
 
 _SCHEDULE_REPLY: ContextVar[bool] = ContextVar("schedule_reply", default=True)
 
@@ -67,6 +71,24 @@ def register_object_hook(hook: ObjectHook) -> ObjectHook:
     if hook not in OBJECT_HOOKS:
         OBJECT_HOOKS.append(hook)
     return hook
+
+
+SCHEDULING_ONLY: set[ObjectHook] = set()
+
+
+def scheduling_only(hook: ObjectHook) -> ObjectHook:
+    """Declare (as a decorator) that ``hook`` returns None at once unless
+    ``b"ORGANIZER"`` is in the upper-cased old or new body: it acts on
+    scheduling object resources only (RFC 6638 §3.1)."""
+    SCHEDULING_ONLY.add(hook)
+    return hook
+
+
+def plain_objects_skip_hooks() -> bool:
+    """True when every registered hook is `scheduling_only`: a PUT of an
+    object without ORGANIZER over another such object may then store it
+    without running them (`congvu.calendar.methods`, one statement)."""
+    return all(hook in SCHEDULING_ONLY for hook in OBJECT_HOOKS)
 
 
 async def run_hooks(

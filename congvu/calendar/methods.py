@@ -37,7 +37,7 @@ from congvu.calendar.davxml import (
     quote_href,
     wants_minimal,
 )
-from congvu.calendar.hooks import run_hooks
+from congvu.calendar.hooks import plain_objects_skip_hooks, run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
 from congvu.calendar.scheduling import lock_for_attendee_write, scheduling_role
 from congvu.calendar.objects import fits, index_of, parse, parse_for, reindex_floating
@@ -52,6 +52,7 @@ from congvu.calendar.resources import (
 )
 from congvu.services import Services
 from congvu.store import audit as audit_repo
+from congvu.store import calendar_put
 from congvu.store import calendars as cal_repo
 from congvu.store.accounts import Account
 from congvu.store.calendars import Calendar, StoredObject
@@ -530,6 +531,63 @@ def _schedule_reply(request: Request) -> bool:
     return (request.headers.get("schedule-reply") or "T").strip().upper() != "F"
 
 
+def _plain_precondition(request: Request) -> tuple[str, str | None] | None:
+    """The request's If-Match / If-None-Match as `calendar_put.put_plain` checks
+    them, or None when only the general path can (several tags, Schedule-Tag)."""
+    headers = request.headers
+    if headers.get("if-schedule-tag-match") is not None:
+        return None
+    if_match, if_none = headers.get("if-match"), headers.get("if-none-match")
+    if if_match is None and if_none is None:
+        return ("any", None)
+    if if_match is None and if_none is not None and if_none.strip() == "*":
+        return ("absent", None)
+    if if_none is None and if_match is not None and "," not in if_match:
+        tag = if_match.strip()
+        return ("exists", None) if tag == "*" else ("match", tag.removeprefix("W/"))
+    return None
+
+
+async def _put_plain(services: Services, request: Request, actor: Account, path: str,
+                     parsed: ical.CalendarObject) -> Response | None:
+    """The common PUT in one statement (`congvu.store.calendar_put`): the owner
+    writing a non-scheduling object (no ORGANIZER, so no hooks to run, RFC 6638
+    §3.1) with no floating times or indexed instances. None: the general path
+    decides (it reads everything again in its transaction)."""
+    condition = _plain_precondition(request)
+    if (condition is None or parsed.floating or b"ORGANIZER" in parsed.data.upper()
+            or not plain_objects_skip_hooks()):
+        return None
+    index = index_of(parsed)
+    if index.instances:
+        return None
+    async with reqdb.connection(services, request) as conn:
+        if conn.is_in_transaction():
+            return None
+        res = await resolve(services, conn, actor, path, load_object=False)
+        cal = res.calendar
+        if (res.kind != "object" or cal is None or res.name is None or not res.rights.is_owner
+                or cal.kind != "calendar"
+                or parsed.component not in (cal.components or ("VEVENT", "VTODO"))):
+            return None
+        try:
+            put = await calendar_put.put_plain(conn, cal, res.name, index, parsed.data,
+                                               *condition)
+        except asyncpg.UniqueViolationError:
+            return None  # the UID was taken meanwhile: the general path says 409
+    if put.verdict == "precondition":
+        raise DavError(412, None, "If-Match failed" if condition[0] in ("exists", "match")
+                       else "If-None-Match failed")
+    if put.verdict != "written":
+        return None
+    assert put.etag is not None
+    headers = {"ETag": put.etag, "Content-Length": "0"}
+    if put.schedule_tag:
+        headers["Schedule-Tag"] = put.schedule_tag
+    # The statement committed when it returned (DESIGN §2).
+    return Response(b"", status_code=201 if put.created else 204, headers=headers)
+
+
 async def do_PUT(services: Services, request: Request, actor: Account, path: str) -> Response:
     body = await read_body(request)
     # Parsed first (no database work) so the stored object and its UID's are
@@ -540,6 +598,10 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
         parsed = parse(body, ical.OBJECT_TYPES)
     except ical.InvalidCalendarData as exc:
         bad = exc
+    if bad is None:
+        done = await _put_plain(services, request, actor, path, parsed)
+        if done is not None:
+            return done
     async with reqdb.transaction(services, request) as conn:
         res = await resolve(services, conn, actor, path, load_object=False)
         if res.kind != "object" or res.calendar is None or res.name is None:

@@ -38,7 +38,8 @@ import asyncpg
 
 from congvu.calendar import caltz, imip, objects, schedbatch, schedplan
 from congvu.calendar.freebusy import BusyPeriod, busy_periods
-from congvu.calendar.hooks import HookResult, register_object_hook, schedule_reply
+from congvu.calendar.hooks import (HookResult, register_object_hook, schedule_reply,
+                                   scheduling_only)
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
 from congvu.calendar.itip import ItipError, reply_from
 from congvu.calendar.schedplan import Outgoing, email_of
@@ -423,6 +424,7 @@ async def _send(conn: asyncpg.Connection, services: Any, sender: Account,
 
 
 @register_object_hook
+@scheduling_only
 async def schedule_hook(tx: asyncpg.Connection, services: Any, actor: Account, owner: Any,
                         calendar: Any, href: str, old_ics: bytes | None,
                         new_ics: bytes | None) -> HookResult | None:

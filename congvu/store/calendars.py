@@ -624,11 +624,15 @@ async def list_objects(
     return [_object(r) for r in rows]
 
 
+# "modseq > 0" (always true) lets the partial change-number indexes serve the
+# sync queries below (migration 010: only queries that say so can use them).
+
+
 async def list_tags(conn: asyncpg.Connection, cal: Calendar, since: int = 0) -> list[ObjectTag]:
     """href and ETag of every object changed after change number ``since``."""
     rows = await conn.fetch(
         """SELECT href, etag, component FROM calendar_objects
-           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3""",
+           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0""",
         cal.owner_id, cal.id, since,
     )
     return [ObjectTag(r[0], r[1], r[2]) for r in rows]
@@ -780,14 +784,16 @@ async def changes_since(
     if seq:
         removed = [r["href"] for r in await conn.fetch(
             """SELECT href FROM calendar_tombstones
-               WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
+               WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
+               ORDER BY modseq""",
             cal.owner_id, cal.id, seq,
         )]
     if tags_only:
         return Changes(sync_token(cal), [], removed, await list_tags(conn, cal, seq))
     rows = await conn.fetch(
         f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 ORDER BY modseq""",
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
+            ORDER BY modseq""",
         cal.owner_id, cal.id, seq,
     )
     return Changes(sync_token(cal), [_object(r) for r in rows], removed)
@@ -800,13 +806,13 @@ async def _limited_changes(
     # one), so cutting the merged list by number is exact.
     rows = await conn.fetch(
         f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0 AND modseq > 0
             ORDER BY modseq LIMIT $4""",
         cal.owner_id, cal.id, seq, limit + 1,
     )
     gone = [] if not seq else await conn.fetch(
         """SELECT href, modseq FROM calendar_tombstones
-           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
+           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0 AND modseq > 0
            ORDER BY modseq LIMIT $4""",
         cal.owner_id, cal.id, seq, limit + 1,
     )

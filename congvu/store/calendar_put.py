@@ -1,0 +1,119 @@
+"""A PUT of a plain calendar object in one statement (no transaction around it).
+
+Most PUTs store an object that is not a scheduling object (no ORGANIZER)
+over nothing or over another such object, with no UID elsewhere in the
+calendar. For those, ``put_plain`` does in ONE statement — its own
+transaction, committed when it returns, so the ``201`` that follows is still
+sent only after the commit (DESIGN §2) — what the general path does with
+BEGIN, a lookup, the upsert and COMMIT: it reads what is at the href and who
+holds the UID, checks the request's If-Match / If-None-Match against it, and
+only then takes the collection's next change number (RFC 6578, the row lock
+orders writers as in ``calendars.put_object``), drops a tombstone and old
+instances of the href and upserts the object.
+
+It writes nothing and says ``slow`` when the general path must decide: the
+stored object is a scheduling object (its hooks must run, RFC 6638 §3.2),
+another href holds the UID (RFC 4791 §5.3.2.1; Thunderbird's re-filed
+invitation), or the object has indexed instances (those are written in a
+second statement, so they go with the general path's transaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from .calendars import Calendar, ObjectIndex, make_etag, span_bucket
+
+__all__ = ["PRECONDITIONS", "PlainPut", "put_plain"]
+
+PRECONDITIONS = ("any", "absent", "exists", "match")
+"""``any``: no condition; ``absent``: If-None-Match: *; ``exists``: If-Match: *;
+``match``: If-Match with one entity tag."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlainPut:
+    verdict: str  # written | precondition | slow
+    etag: str | None = None
+    created: bool = False
+    schedule_tag: str | None = None
+
+
+_PUT_PLAIN = """
+WITH at_href AS (
+    SELECT etag, strpos(upper(ics), 'ORGANIZER') > 0 AS scheduling
+    FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
+other_uid AS (
+    SELECT 1 FROM calendar_objects
+    WHERE owner_id = $1 AND calendar_id = $2 AND uid = $4 AND href <> $3 AND NOT in_inbox
+    LIMIT 1),
+verdict AS (
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM other_uid) OR EXISTS (SELECT 1 FROM at_href WHERE scheduling)
+            THEN 'slow'
+        WHEN $15 = 'absent' AND EXISTS (SELECT 1 FROM at_href) THEN 'precondition'
+        WHEN $15 = 'exists' AND NOT EXISTS (SELECT 1 FROM at_href) THEN 'precondition'
+        WHEN $15 = 'match' AND NOT EXISTS (SELECT 1 FROM at_href WHERE etag = $16)
+            THEN 'precondition'
+        ELSE 'written' END AS v),
+seq AS (
+    UPDATE calendars SET sync_seq = sync_seq + 1
+    WHERE owner_id = $1 AND id = $2 AND (SELECT v FROM verdict) = 'written'
+    RETURNING sync_seq),
+gone AS (
+    DELETE FROM calendar_tombstones
+    WHERE owner_id = $1 AND calendar_id = $2 AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
+old_instances AS (
+    DELETE FROM calendar_instances
+    WHERE owner_id = $1 AND calendar_id = $2 AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
+up AS (
+    INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
+        first_start, last_end, recurring, span_bucket, class, modseq, size,
+        instances_indexed, floating_tz, in_inbox)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, seq.sync_seq, $13, false,
+           $14, false
+    FROM seq
+    ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
+        uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
+        component = EXCLUDED.component, first_start = EXCLUDED.first_start,
+        last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
+        span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
+        modseq = EXCLUDED.modseq, size = EXCLUDED.size,
+        instances_indexed = EXCLUDED.instances_indexed, floating_tz = EXCLUDED.floating_tz,
+        updated_at = now()
+    RETURNING etag, (xmax = 0) AS inserted, schedule_tag)
+SELECT (SELECT v FROM verdict) AS verdict, up.etag, up.inserted, up.schedule_tag
+FROM (SELECT 1) AS one LEFT JOIN up ON true"""
+
+
+async def put_plain(conn: asyncpg.Connection, cal: Calendar, href: str, index: ObjectIndex,
+                    ics: str | bytes, precondition: str = "any",
+                    etag: str | None = None) -> PlainPut:
+    """Store a non-scheduling object at ``href`` in one statement, outside any
+    transaction (the statement commits by itself), unless the general path
+    must decide (``slow``) or the precondition fails (``precondition``).
+
+    The stored object's Schedule-Tag, if it has one, stays (as on the
+    general path). ``index.instances`` must be empty.
+    """
+    if precondition not in PRECONDITIONS:
+        raise ValueError(precondition)
+    if index.instances:
+        raise ValueError("objects with indexed instances take the general path")
+    if conn.is_in_transaction():
+        raise RuntimeError("put_plain commits by itself: call it outside a transaction")
+    text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
+    row = await conn.fetchrow(
+        _PUT_PLAIN,
+        cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
+        index.first_start, index.last_end, index.recurring, span_bucket(index), index.class_,
+        len(text.encode("utf-8")), index.floating_tz, precondition, etag,
+    )
+    assert row is not None
+    if row["verdict"] != "written":
+        return PlainPut(row["verdict"])
+    if row["etag"] is None:  # the calendar went away under us
+        return PlainPut("slow")
+    return PlainPut("written", row["etag"], bool(row["inserted"]), row["schedule_tag"])

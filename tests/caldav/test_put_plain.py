@@ -1,0 +1,125 @@
+"""The one-statement PUT (congvu.store.calendar_put) answers as the general path does.
+
+A plain object (no ORGANIZER) written by its owner goes through
+``put_plain``; everything it cannot decide (a scheduling object at the href,
+the UID at another href, several entity tags, Schedule-Tag conditions,
+indexed instances) falls back to the general path. Each case checks the
+answer and the stored state, and which path answered.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from congvu.calendar import hooks
+from congvu.services import Services
+from congvu.store import calendar_put
+from congvu.store import calendars as repo
+from tests.caldav.conftest import AN, THU, event
+from tests.caldav.sched_helpers import copy, ics
+
+CAL = f"/dav/calendars/users/{AN}/calendar/"
+
+
+@pytest.fixture
+def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    real = calendar_put.put_plain
+
+    async def spy(*args, **kwargs):
+        result = await real(*args, **kwargs)
+        seen.append(result.verdict)
+        return result
+
+    monkeypatch.setattr(calendar_put, "put_plain", spy)
+    return seen
+
+
+async def _calendar(services: Services) -> repo.Calendar:
+    account = await services.directory.get_account(AN)
+    async with services.db.connection() as conn:
+        return await repo.default_calendar(conn, repo.account_owner(account))
+
+
+async def test_create_replace_and_preconditions(dav, services: Services, verdicts) -> None:
+    token0 = (await _calendar(services)).sync_token
+    r = await dav.request("PUT", CAL + "a.ics", body=event("a"))
+    assert r.status_code == 201 and r.headers["ETag"]
+    etag = r.headers["ETag"]
+    assert (await dav.request("GET", CAL + "a.ics")).headers["ETag"] == etag
+    token1 = (await _calendar(services)).sync_token
+    assert token1 != token0
+
+    # If-None-Match: * on an existing object, a wrong If-Match: 412, nothing changes
+    r = await dav.request("PUT", CAL + "a.ics", body=event("a", summary="x"), If_None_Match="*")
+    assert r.status_code == 412
+    r = await dav.request("PUT", CAL + "a.ics", body=event("a", summary="x"),
+                          If_Match='"not-it"')
+    assert r.status_code == 412
+    r = await dav.request("PUT", CAL + "new.ics", body=event("new"), If_Match="*")
+    assert r.status_code == 412
+    assert (await _calendar(services)).sync_token == token1
+    assert "SUMMARY:x" not in (await dav.request("GET", CAL + "a.ics")).text
+
+    r = await dav.request("PUT", CAL + "a.ics", body=event("a", summary="Họp lại"),
+                          If_Match=etag)
+    assert r.status_code == 204 and r.headers["ETag"] != etag
+    r = await dav.request("PUT", CAL + "a.ics", body=event("a", summary="Họp lần ba"),
+                          If_Match="*")
+    assert r.status_code == 204
+    r = await dav.request("PUT", CAL + "b.ics", body=event("b"), If_None_Match="*")
+    assert r.status_code == 201
+    assert verdicts == ["written", "precondition", "precondition", "precondition",
+                        "written", "written", "written"]
+    # a sync from token1 sees a and b changed, nothing removed
+    async with services.db.connection() as conn:
+        changes = await repo.changes_since(conn, await _calendar(services), token1)
+    assert sorted(o.href for o in changes.changed) == ["a.ics", "b.ics"]
+    assert changes.removed == []
+
+
+async def test_recreated_href_leaves_no_tombstone(dav, services: Services, verdicts) -> None:
+    assert (await dav.request("PUT", CAL + "c.ics", body=event("c"))).status_code == 201
+    token = (await _calendar(services)).sync_token
+    assert (await dav.request("DELETE", CAL + "c.ics")).status_code == 204
+    assert (await dav.request("PUT", CAL + "c.ics", body=event("c2"))).status_code == 201
+    async with services.db.connection() as conn:
+        changes = await repo.changes_since(conn, await _calendar(services), token)
+    assert [o.href for o in changes.changed] == ["c.ics"] and changes.removed == []
+    assert verdicts == ["written", "written"]
+
+
+async def test_what_the_general_path_decides(dav, services: Services, verdicts) -> None:
+    assert (await dav.request("PUT", CAL + "d.ics", body=event("d"))).status_code == 201
+    # the UID at another href: the general path moves the object there
+    # (Thunderbird files an invitation under a new href)
+    r = await dav.request("PUT", CAL + "e.ics", body=event("d"))
+    assert r.status_code == 201
+    assert (await dav.request("GET", CAL + "d.ics")).status_code == 404
+    # a scheduling object at the href: replacing it, even by a plain one, is
+    # for the scheduling hook to see (the general path, "slow" below)
+    r = await dav.request("PUT", CAL + "m.ics", body=ics("m-1", [THU]))
+    assert r.status_code == 201
+    assert (await copy(services, THU, "m-1")) is not None
+    r = await dav.request("PUT", CAL + "m.ics", body=event("m-1"))
+    assert r.status_code == 204
+    assert "ORGANIZER" not in (await dav.request("GET", CAL + "m.ics")).text
+    # a recurring event (indexed instances) and several entity tags
+    r = await dav.request("PUT", CAL + "r.ics",
+                          body=event("r", extra="RRULE:FREQ=DAILY;COUNT=3\r\n"))
+    assert r.status_code == 201
+    r = await dav.request("PUT", CAL + "e.ics", body=event("d", summary="y"),
+                          If_Match='"x", "y"')
+    assert r.status_code == 412
+    assert verdicts == ["written", "slow", "slow"]
+
+
+async def test_hooks_run_when_one_is_not_scheduling_only(dav, monkeypatch, verdicts) -> None:
+    calls: list[str] = []
+
+    async def audit(tx, services, actor, owner, calendar, href, old, new):
+        calls.append(href)
+
+    monkeypatch.setattr(hooks, "OBJECT_HOOKS", [audit, *hooks.OBJECT_HOOKS])
+    assert (await dav.request("PUT", CAL + "h.ics", body=event("h"))).status_code == 201
+    assert calls == ["h.ics"] and verdicts == []
