@@ -806,13 +806,13 @@ async def _limited_changes(
     # one), so cutting the merged list by number is exact.
     rows = await conn.fetch(
         f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0 AND modseq > 0
+            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
             ORDER BY modseq LIMIT $4""",
         cal.owner_id, cal.id, seq, limit + 1,
     )
     gone = [] if not seq else await conn.fetch(
         """SELECT href, modseq FROM calendar_tombstones
-           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0 AND modseq > 0
+           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
            ORDER BY modseq LIMIT $4""",
         cal.owner_id, cal.id, seq, limit + 1,
     )
