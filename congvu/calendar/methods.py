@@ -40,7 +40,14 @@ from congvu.calendar.davxml import (
 from congvu.calendar.hooks import plain_objects_skip_hooks, run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
 from congvu.calendar.scheduling import lock_for_attendee_write, scheduling_role
-from congvu.calendar.objects import fits, index_of, parse, parse_for, reindex_floating
+from congvu.calendar.objects import (
+    fits,
+    index_of,
+    parse,
+    parse_for,
+    reindex_floating,
+    settle_floating,
+)
 from congvu.calendar.props import PropContext, properties
 from congvu.calendar.resources import (
     UNIT_PREFIX,
@@ -682,6 +689,7 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
                                                      parsed.data, tag, check_uid=not checked)
         except Conflict as exc:  # RFC 4791 §5.3.2.1
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
+        await settle_floating(conn, cal, parsed)  # a calendar-timezone changed meanwhile
         await _audit_delegate(conn, actor, res, "calendar.put", href)
     headers = {"ETag": obj.etag, "Content-Length": "0"}
     if scheduled:
@@ -767,6 +775,7 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
                                        index_of(parsed))
         except Conflict as exc:
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
+        await settle_floating(conn, dst_cal, parsed)
         detail = f"{src.name} -> {dest_path}"
         if role != "none":  # scheduling objects' moves are always on record
             await audit_repo.record(conn, actor.address, "calendar.move", src.label,

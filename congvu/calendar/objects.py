@@ -18,7 +18,8 @@ from congvu.calendar.caltz import Zone
 from congvu.store import calendars as cal_repo
 from congvu.store.calendars import Calendar, ObjectIndex, StoredObject
 
-__all__ = ["index_of", "parse", "reindex_floating", "remove_object", "write_object"]
+__all__ = ["index_of", "parse", "reindex_floating", "remove_object", "settle_floating",
+           "write_object"]
 
 
 def parse(body: bytes | str, supported: tuple[str, ...] = ("VEVENT", "VTODO"),
@@ -84,8 +85,23 @@ async def write_object(
 ) -> tuple[StoredObject, bool]:
     """Parse ``body`` and create or replace the object at ``href``: (object, created)."""
     parsed = parse_for(body, cal)
-    return await cal_repo.put_object(conn, cal, href, index_of(parsed), parsed.data,
-                                     schedule_tag)
+    stored = await cal_repo.put_object(conn, cal, href, index_of(parsed), parsed.data,
+                                       schedule_tag)
+    await settle_floating(conn, cal, parsed)
+    return stored
+
+
+async def settle_floating(conn: asyncpg.Connection, cal: Calendar,
+                          parsed: ical.CalendarObject) -> None:
+    """After a write that indexed floating times: if the calendar's zone changed
+    since ``cal`` was read (a PROPPATCH of calendar-timezone committed in
+    between; the write's change number now holds the calendar row, so the read
+    is current), index the calendar's floating objects in the new zone."""
+    if not parsed.floating:
+        return
+    fresh = await cal_repo.get_calendar_by_id(conn, cal.owner_id, cal.id)
+    if caltz.calendar_zone(fresh).key != parsed.floating_key:
+        await reindex_floating(conn, fresh)
 
 
 async def remove_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject:

@@ -159,3 +159,40 @@ async def test_alarm_of_a_floating_event_in_the_calendar_zone(dav) -> None:
 
     assert await alarms("20261201T014000Z", "20261201T015000Z") == {"nhac.ics"}  # 08:45 local
     assert await alarms("20261201T084000Z", "20261201T085000Z") == set()
+
+
+async def test_timezone_changed_while_a_put_was_under_way(dav, monkeypatch) -> None:
+    """A PROPPATCH of calendar-timezone committing between a PUT's read of the
+    calendar and its write: the PUT's floating times end up in the new zone."""
+    import asyncio
+
+    from congvu.calendar import hooks
+
+    entered = asyncio.Event()
+
+    async def pause(tx, services, actor, owner, calendar, href, old, new):
+        if href == "tz.ics":
+            entered.set()
+            await asyncio.sleep(0.3)
+        return None
+
+    monkeypatch.setattr(hooks, "OBJECT_HOOKS", [pause, *hooks.OBJECT_HOOKS])
+    # the calendar exists first (else the PUT creates it and the PROPPATCH waits)
+    assert (await dav.request("PUT", CAL + "first.ics", body=event(
+        "first", "20261105T020000Z", "20261105T030000Z"))).status_code == 201
+    body = ('<D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            "<D:set><D:prop><C:calendar-timezone>"
+            + vtimezone("Europe/Paris").replace("\r\n", "&#13;\n")
+            + "</C:calendar-timezone></D:prop></D:set></D:propertyupdate>")
+
+    async def proppatch():
+        await entered.wait()
+        return await dav.request("PROPPATCH", CAL, body=body)
+
+    put, patch = await asyncio.gather(
+        dav.request("PUT", CAL + "tz.ics", body=event("tz", "20261201T090000",
+                                                     "20261201T100000")),
+        proppatch())
+    assert put.status_code == 201 and patch.status_code == 207, (put.text, patch.text)
+    assert await hits(dav, "20261201T073000Z", "20261201T083000Z") == {"tz.ics"}
+    assert await hits(dav, "20261201T013000Z", "20261201T023000Z") == set()
