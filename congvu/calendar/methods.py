@@ -565,6 +565,8 @@ async def _put_plain(services: Services, request: Request, actor: Account, path:
     if (condition is None or parsed.floating or b"ORGANIZER" in parsed.data.upper()
             or not plain_objects_skip_hooks()):
         return None
+    if parsed.is_recurring and parsed.component == "VEVENT" and parsed.last_end is not None:
+        return None  # a bounded series: its instances are indexed (objects.recurring_spans)
     index = index_of(parsed)
     if index.instances:
         return None
