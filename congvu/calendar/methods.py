@@ -39,7 +39,8 @@ from congvu.calendar.davxml import (
 )
 from congvu.calendar.hooks import plain_objects_skip_hooks, run_hooks
 from congvu.calendar.schedule_dav import check_schedule_tag, outbox_post
-from congvu.calendar.scheduling import lock_for_attendee_write, scheduling_role
+from congvu.calendar.scheduling import (lock_for_attendee_write, lock_for_organizer_write,
+                                        scheduling_role)
 from congvu.calendar.objects import (
     fits,
     index_of,
@@ -628,12 +629,22 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
         href = res.name
         attending = False
         if (parsed.organizer is not None and res.owner is not None
-                and res.owner.kind == "account" and cal.kind == "calendar"
-                and not _organizes(res.account, parsed.organizer)):
-            # An attendee's answer racing the organizer's update: locked before
-            # the stored copy is read, so it is read after (or before) the update.
-            attending = await lock_for_attendee_write(conn, res.owner,
-                                                      parsed.organizer.address)
+                and res.owner.kind == "account" and cal.kind == "calendar"):
+            if not _organizes(res.account, parsed.organizer):
+                # An attendee's answer racing the organizer's update: locked before
+                # the stored copy is read, so it is read after (or before) the update.
+                attending = await lock_for_attendee_write(conn, res.owner,
+                                                          parsed.organizer.address)
+            else:
+                # The organizer's update: a REPLY merged into the stored copy
+                # between this read and the hook's locks would be overwritten
+                # (lost update). A first look tells whom the stored copy invites;
+                # then everyone's locks (id order) and the read that counts.
+                at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, href,
+                                                                     parsed.uid)
+                prior = at_href or same_uid
+                await lock_for_organizer_write(
+                    conn, res.owner, [parsed.data, *([prior.ics] if prior else [])])
         at_href, same_uid = await cal_repo.find_href_and_uid(conn, cal, href, parsed.uid)
         res = replace(res, obj=at_href)
         _check_preconditions(request, res.obj)

@@ -53,8 +53,9 @@ from congvu.store.accounts import Account
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recipient", "lock_for_attendee_write", "new_schedule_tag", "receive_reply",
-           "resolve", "schedule_hook", "scheduling_role"]
+__all__ = ["Recipient", "attendee_addresses", "lock_for_attendee_write",
+           "lock_for_organizer_write", "new_schedule_tag", "receive_reply", "resolve",
+           "schedule_hook", "scheduling_role"]
 
 # RFC 6638 §7.3 / RFC 5545 §3.8.8.3 request-status codes.
 SENT = "1.1"  # handed to the outbound queue (iMIP)
@@ -237,6 +238,31 @@ async def lock_for_attendee_write(conn: asyncpg.Connection, owner: Any,
     return True
 
 
+# ATTENDEE property values in unfolded iCalendar text (a quoted parameter may hold ":").
+_ATTENDEE_LINE = re.compile(rb'^ATTENDEE(?:"[^"]*"|[^":\r\n])*:([^\r\n]*)', re.M | re.I)
+
+
+def attendee_addresses(ics: bytes | str) -> list[str]:
+    """Every ATTENDEE address of an object (lower case, no ``mailto:``), read
+    from the text without parsing it (for locking: a miss only costs order)."""
+    data = _b(ics).replace(b"\r\n ", b"").replace(b"\r\n\t", b"")
+    return sorted({email_of(m.decode("utf-8", "replace")) for m in _ATTENDEE_LINE.findall(data)})
+
+
+async def lock_for_organizer_write(conn: asyncpg.Connection, owner: Any,
+                                   bodies: Sequence[bytes | str]) -> None:
+    """Before an organizer's PUT reads its stored copy: take the scheduling
+    locks of the owner and of every attendee in ``bodies`` (the new body and
+    the stored one) in ascending id order, as the hook will. A REPLY merges
+    into the organizer's copy only under the organizer's lock, so it is
+    wholly before this read (and seen by it) or after this write (and merged
+    into the new version): the organizer's client never overwrites it."""
+    if owner.kind != "account":
+        return
+    addresses = sorted({a for body in bodies for a in attendee_addresses(body)})
+    await sched_repo.lock_accounts_by_address(conn, owner.id, addresses)
+
+
 # --- delivering to one internal calendar user --------------------------------------
 
 
@@ -339,11 +365,16 @@ async def receive_reply(conn: asyncpg.Connection, services: Any, organizer_id: i
     reply is not a change by the organizer). False when the organizer has no
     such event or the reply does not apply (stale, not an attendee).
     """
-    organizer = await accounts_repo.get_by_id(conn, organizer_id)
     try:
         uid = _uid(reply)
     except (ItipError, InvalidCalendarData):
         return False
+    # The organizer's lock before its copy is read: an organizer's update
+    # running meanwhile (which holds it from before its own read) is wholly
+    # before this merge, never overwritten by it nor overwriting it. Taken
+    # again when the caller holds it already (a CalDAV attendee's PUT).
+    await sched_repo.lock_accounts(conn, [organizer_id])
+    organizer = await accounts_repo.get_by_id(conn, organizer_id)
     found = await _copy_of(conn, organizer, uid)
     if found is None:
         return False

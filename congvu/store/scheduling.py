@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncpg
 
-__all__ = ["BOOKING_LOCK", "SCHEDULING_LOCK", "lock_accounts", "lock_bookings"]
+__all__ = ["BOOKING_LOCK", "SCHEDULING_LOCK", "lock_accounts", "lock_accounts_by_address",
+           "lock_bookings"]
 
 # The first key of the two-key advisory lock: "book" (names the lock family).
 BOOKING_LOCK = 0x626F6F6B
@@ -38,4 +39,20 @@ async def lock_accounts(conn: asyncpg.Connection, account_ids: list[int]) -> Non
         """SELECT count(pg_advisory_xact_lock($1::int, id))
            FROM (SELECT id FROM unnest($2::int[]) AS t(id) ORDER BY id) s""",
         SCHEDULING_LOCK, sorted(set(account_ids)),
+    )
+
+
+async def lock_accounts_by_address(conn: asyncpg.Connection, account_id: int,
+                                   addresses: list[str]) -> None:
+    """`lock_accounts` for ``account_id`` and the accounts behind ``addresses``
+    (lower case, no ``mailto:``; unknown ones are skipped), in one statement."""
+    await conn.execute(
+        """SELECT count(pg_advisory_xact_lock($1::int, id))
+           FROM (SELECT id FROM (SELECT $2::int AS id
+                                 UNION
+                                 SELECT x.account_id FROM addresses x
+                                 WHERE x.address = ANY($3::text[])
+                                   AND x.account_id IS NOT NULL) u
+                 ORDER BY id) s""",
+        SCHEDULING_LOCK, account_id, sorted(set(addresses)),
     )
