@@ -35,7 +35,6 @@ from congvu.calendar.davxml import (
     Multistatus,
     PropfindRequest,
     caldav,
-    cs,
     dav,
     el,
     parse_report,
@@ -46,22 +45,20 @@ from congvu.calendar.freebusy import busy_periods, vfreebusy_response
 from congvu.calendar.methods import (
     FAST_PROPS,
     OBJECT_PROPS,
-    XML,
     calendar_data,
     fast_responses,
     multistatus,
     object_props,
     require,
 )
+from congvu.calendar.principal_search import principal_search, search_property_set
 from congvu.calendar.props import SYNC_PREFIX, PropContext, properties
 from congvu.calendar.resources import Resource, principal_path, resolve
 from congvu.services import Services
-from congvu.store import accounts as accounts_repo
 from congvu.store import calendars as cal_repo
 from congvu.store.accounts import Account
 from congvu.store.calendars import StoredObject
 from congvu.store.errors import NotFound
-from congvu.textfold import fold
 
 
 async def report(services: Services, request: Request, actor: Account, path: str,
@@ -72,9 +69,9 @@ async def report(services: Services, request: Request, actor: Account, path: str
         res = await resolve(services, conn, actor, path)
         ctx = PropContext(services, conn, actor)
         if isinstance(rep, PrincipalSearchPropertySet):
-            return _search_property_set()
+            return search_property_set()
         if isinstance(rep, PrincipalPropertySearch):
-            return await _principal_search(ctx, rep, minimal)
+            return await principal_search(ctx, rep, res.path, minimal)
         if isinstance(rep, ExpandProperty):
             if res.kind in ("missing",) or (res.kind == "object" and res.obj is None):
                 raise DavError(404)
@@ -257,60 +254,7 @@ async def _freebusy(ctx: PropContext, res: Resource, rep: FreeBusyQuery) -> Resp
     return Response(body, media_type="text/calendar; charset=utf-8")
 
 
-# --- principals ----------------------------------------------------------------------
-
-_SEARCHABLE = (dav("displayname"), caldav("calendar-user-address-set"),
-               cs("email-address-set"), caldav("calendar-user-type"))
-
-
-def _search_property_set() -> Response:
-    ms_parts = ['<?xml version="1.0" encoding="utf-8"?>\n<D:principal-search-property-set '
-                'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" '
-                'xmlns:CS="http://calendarserver.org/ns/">']
-    labels = {dav("displayname"): "Tên", caldav("calendar-user-address-set"): "Địa chỉ",
-              cs("email-address-set"): "Email", caldav("calendar-user-type"): "Loại"}
-    prefix = {"DAV:": "D", "urn:ietf:params:xml:ns:caldav": "C",
-              "http://calendarserver.org/ns/": "CS"}
-    for name in _SEARCHABLE:
-        ns, local = name[1:].split("}")
-        ms_parts.append(f'<D:principal-search-property><D:prop><{prefix[ns]}:{local}/></D:prop>'
-                        f'<D:description xml:lang="vi">{labels[name]}</D:description>'
-                        "</D:principal-search-property>")
-    ms_parts.append("</D:principal-search-property-set>")
-    return Response("".join(ms_parts).encode(), media_type=XML)
-
-
-async def _principal_search(ctx: PropContext, rep: PrincipalPropertySearch,
-                            minimal: bool) -> Response:
-    """RFC 3744 §9.4, diacritic-insensitive ("nguyen van an" finds "Nguyễn Văn An")."""
-    result: dict[int, Account] | None = None
-    for search in rep.searches:
-        term = fold(search.match.removeprefix("mailto:"))
-        found: dict[int, Account] = {}
-        if caldav("calendar-user-type") in search.props and len(search.props) == 1:
-            kinds = {v: k for k, v in {"person": "INDIVIDUAL", "room": "ROOM",
-                                       "resource": "RESOURCE"}.items()}
-            kind = kinds.get(search.match.strip().upper())
-            for a in await accounts_repo.list_accounts(ctx.conn, limit=500):
-                if a.kind == kind:
-                    found[a.id] = a
-        elif term:
-            for a in await accounts_repo.list_accounts(ctx.conn, search=term, limit=200):
-                found[a.id] = a
-        if result is None:
-            result = found
-        elif rep.test == "anyof":
-            result.update(found)
-        else:
-            result = {k: v for k, v in result.items() if k in found}
-    accounts = sorted((result or {}).values(), key=lambda a: a.address)[: rep.limit or 100]
-    ms = Multistatus(minimal=minimal)
-    names = rep.props.props if rep.props.props else (dav("displayname"),)
-    for acc in accounts:
-        r = Resource("principal", principal_path(acc), account=acc)
-        found_props = await properties(ctx, r, names)
-        ms.add(r.path, found_props, [n for n in names if n not in found_props])
-    return multistatus(ms)
+# --- principals: congvu.calendar.principal_search ----------------------------------
 
 
 async def _expand(ctx: PropContext, res: Resource, items: tuple[ExpandItem, ...],
