@@ -75,6 +75,9 @@ class Settings:
     auth_failure_delay: float = 1.0
     # Retention of expunged mail, in days (official mail is a record).
     retention_days: int = 30
+    # CalDAV schedule-inbox messages are removed this many days after they
+    # arrived (clients such as Thunderbird and DAVx5 never empty it); 0 keeps them.
+    schedule_inbox_days: int = 30
     # Outbound delivery: smarthost "host:port" or None for MX lookup.
     smarthost: str | None = None
     queue_lifetime_hours: int = 120
