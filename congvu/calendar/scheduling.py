@@ -512,3 +512,5 @@ def _advertise() -> None:
 
 imip.register()
 _advertise()
+# What _to_inbox stores expires with every server (congvu serve), one node at a time.
+from congvu.calendar import inbox_expiry as _inbox_expiry  # noqa: E402,F401

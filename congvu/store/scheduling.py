@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncpg
 
-__all__ = ["BOOKING_LOCK", "SCHEDULING_LOCK", "lock_accounts", "lock_accounts_by_address",
-           "lock_bookings"]
+__all__ = ["BOOKING_LOCK", "INBOX_EXPIRY_LOCK", "SCHEDULING_LOCK", "expired_inbox_messages",
+           "lock_accounts", "lock_accounts_by_address", "lock_bookings", "still_expired"]
 
 # The first key of the two-key advisory lock: "book" (names the lock family).
 BOOKING_LOCK = 0x626F6F6B
 # "schd": accounts taking part in one scheduling operation.
 SCHEDULING_LOCK = 0x73636864
+# "Cinb": the schedule-inbox expiry, held (session level) by the one node running it.
+INBOX_EXPIRY_LOCK = 0x43696E62
 
 
 async def lock_bookings(conn: asyncpg.Connection, account_id: int) -> None:
@@ -56,3 +58,33 @@ async def lock_accounts_by_address(conn: asyncpg.Connection, account_id: int,
                  ORDER BY id) s""",
         SCHEDULING_LOCK, account_id, sorted(set(addresses)),
     )
+
+
+async def expired_inbox_messages(conn: asyncpg.Connection, days: int,
+                                 limit: int) -> list[tuple[int, int, str]]:
+    """(owner_id, calendar_id, href) of schedule-inbox messages last written
+    more than ``days`` days ago, at most ``limit``, grouped by inbox."""
+    rows = await conn.fetch(
+        """SELECT o.owner_id, o.calendar_id, o.href
+           FROM calendars c
+           JOIN calendar_objects o ON o.owner_id = c.owner_id AND o.calendar_id = c.id
+           WHERE c.kind = 'schedule-inbox'
+             AND o.updated_at < now() - make_interval(days => $1)
+           ORDER BY o.owner_id, o.calendar_id
+           LIMIT $2""",
+        days, limit,
+    )
+    return [(r["owner_id"], r["calendar_id"], r["href"]) for r in rows]
+
+
+async def still_expired(conn: asyncpg.Connection, owner_id: int, calendar_id: int,
+                        hrefs: list[str], days: int) -> list[str]:
+    """Those of ``hrefs`` still older than ``days`` (read under the owner's
+    scheduling lock: a newer message may have replaced one meanwhile)."""
+    rows = await conn.fetch(
+        """SELECT href FROM calendar_objects
+           WHERE owner_id = $1 AND calendar_id = $2 AND href = ANY($3::text[])
+             AND updated_at < now() - make_interval(days => $4)""",
+        owner_id, calendar_id, hrefs, days,
+    )
+    return [r["href"] for r in rows]
