@@ -96,8 +96,12 @@ def _fresh(uidvalidity: int, modseq: int, uids: array, flags: list[bytes]) -> Fl
 
 
 async def flag_state(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
-                     cache: FlagCache) -> FlagState:
-    """The owner's flags of the mailbox's visible messages, now; one round trip usually."""
+                     cache: FlagCache) -> FlagState | None:
+    """The owner's flags of the mailbox's visible messages, now; one round trip usually.
+
+    None when they cannot be kept this way (a flag with a newline in it,
+    which this server never writes): the caller reads the database instead.
+    """
     old = cache.get(account_id, mailbox_id)
     row = None
     if old is not None:
@@ -124,9 +128,8 @@ async def flag_state(conn: asyncpg.Connection, account_id: int, mailbox_id: int,
     try:
         uids, flags = _unpack(row["u"], row["f"])
     except ValueError:
-        # A newline inside a flag (never written by this server): no cache.
         cache.drop(account_id, mailbox_id)
-        raise
+        return None
     st = _fresh(row["uidvalidity"], row["highestmodseq"], uids, flags)
     cache.put(account_id, mailbox_id, st)
     return st

@@ -44,6 +44,9 @@ _FLAG_FIRST_BATCH = 2000
 _FLAG_BATCH = 20000
 #: Lines per write when FETCH (FLAGS) is answered from the node's flag copy.
 _FLAG_CHUNK = 2500
+#: A FETCH (FLAGS) of at least this many messages makes the node copy a
+#: mailbox's flags (smaller ones use a copy only when there is one).
+_FLAG_CACHE_FROM = 500
 
 
 def _merged(ranges: Any) -> list[tuple[int, int]]:
@@ -236,14 +239,18 @@ class FetchCommands:
         if not ranges:
             return
         fmt = b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid else b"* %d FETCH (FLAGS (%s))\r\n"
-        if ref.reader_id is None:
+        cache = self.hub.flag_cache
+        if ref.reader_id is None and (
+                cache.get(ref.owner_id, ref.mailbox_id) is not None
+                or sum(view.below(hi + 1) - view.below(lo) for lo, hi in _merged(ranges))
+                >= _FLAG_CACHE_FROM):
             # The owner's flags from this node's copy, brought up to date in one
             # statement; used when the session's view is the mailbox as it is
-            # now (nothing new or expunged it has not been told of yet).
+            # now (nothing new or expunged it has not been told of yet). A copy
+            # is made only for a FETCH of many messages (a resync), not one.
             async with self.services.db.connection() as conn:
-                st = await flagcache.flag_state(conn, ref.owner_id, ref.mailbox_id,
-                                                self.hub.flag_cache)
-            if st.uids == view:
+                st = await flagcache.flag_state(conn, ref.owner_id, ref.mailbox_id, cache)
+            if st is not None and st.uids == view:
                 await self._flags_from(st, ranges, fmt, with_uid)
                 return
         query = msgs.FlagBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id,

@@ -311,7 +311,8 @@ async def test_flags_resync_in_batches_around_retained_and_unreported_expunges(
     await b.close()
 
 
-async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, services):
+async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, services,
+                                                                  monkeypatch):
     """UID FETCH 1:* (FLAGS) answered from the node's copy of the flags: it is
     brought up to date from the database on each FETCH (changes made through
     another node included) and used only when the session's view is the
@@ -329,7 +330,15 @@ async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, service
         assert st is not None
         return [(u, st.sets[n]) for u, n in zip(st.uids, st.set_of)]
 
-    lines = await a.cmd("UID FETCH 1:* (FLAGS)")
+    from congvu.mailserver.imap import commands_fetch
+
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")  # a few messages: from the database
+    assert len(lines) == 6 and imap.hub.flag_cache.get(account.id, inbox) is None
+    monkeypatch.setattr(commands_fetch, "_FLAG_CACHE_FROM", 4)
+    assert (await a.cmd("FETCH 2:3 (FLAGS)"))[:-1] == [b"* 2 FETCH (FLAGS (\\Seen))\r\n",
+                                                      b"* 3 FETCH (FLAGS ())\r\n"]
+    assert imap.hub.flag_cache.get(account.id, inbox) is None
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")  # a resync: the node keeps a copy
     assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n",
                           b"* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n",
                           b"* 3 FETCH (UID 3 FLAGS ())\r\n",
