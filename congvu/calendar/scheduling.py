@@ -514,3 +514,6 @@ imip.register()
 _advertise()
 # What _to_inbox stores expires with every server (congvu serve), one node at a time.
 from congvu.calendar import inbox_expiry as _inbox_expiry  # noqa: E402,F401
+from congvu.calendar import imip_inbound as _imip_inbound  # noqa: E402
+
+_imip_inbound.register()  # iMIP REQUEST/CANCEL from organizers elsewhere
