@@ -21,6 +21,7 @@ from congvu.calendar.davxml import (
     DavError,
     PropfindRequest,
     caldav,
+    cs,
     dav,
     href_to_path,
     parse_xml,
@@ -39,6 +40,7 @@ from congvu.calendar.filters import (
 __all__ = [
     "CalendarMultiget",
     "CalendarQuery",
+    "CalendarServerPrincipalSearch",
     "ExpandItem",
     "ExpandProperty",
     "FreeBusyQuery",
@@ -113,6 +115,17 @@ class PrincipalPropertySearch:
 
 
 @dataclass(frozen=True, slots=True)
+class CalendarServerPrincipalSearch:
+    """Apple's CS:calendarserver-principal-search: every token matches a name or
+    an address of a principal of the ``context``'s kinds (None: every kind)."""
+
+    tokens: tuple[str, ...]
+    context: str | None
+    props: PropfindRequest
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PrincipalSearchPropertySet:
     """RFC 3744 §9.5: which properties principal-property-search supports."""
 
@@ -135,6 +148,7 @@ class ExpandProperty:
 Report = (
     CalendarQuery | CalendarMultiget | SyncCollection | FreeBusyQuery
     | PrincipalPropertySearch | PrincipalSearchPropertySet | ExpandProperty
+    | CalendarServerPrincipalSearch
 )
 
 _UTC_RE = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
@@ -311,6 +325,27 @@ def _principal_property_search(root: ET.Element) -> PrincipalPropertySearch:
     )
 
 
+def _cs_principal_search(root: ET.Element) -> CalendarServerPrincipalSearch:
+    tokens = tuple(t.text.strip() for t in root.findall(cs("search-token"))
+                   if t.text and t.text.strip())
+    if not tokens:
+        raise DavError(400, None, "calendarserver-principal-search needs a search-token")
+    limit = root.find(cs("limit"))
+    if limit is None:
+        limit = root.find(dav("limit"))
+    nresults = None
+    if limit is not None:
+        nresults = limit.find(cs("nresults"))
+        if nresults is None:
+            nresults = limit.find(dav("nresults"))
+    prop = root.find(dav("prop"))
+    return CalendarServerPrincipalSearch(
+        tokens=tokens, context=root.get("context") or None,
+        props=_props(root) if prop is not None else PropfindRequest("prop"),
+        limit=_int_text(nresults, "nresults"),
+    )
+
+
 def _expand_items(parent: ET.Element) -> tuple[ExpandItem, ...]:
     items = []
     for p in parent.findall(dav("property")):
@@ -329,6 +364,7 @@ _PARSERS: dict[str, Callable[[ET.Element], Report]] = {
     dav("principal-property-search"): _principal_property_search,
     dav("principal-search-property-set"): lambda _root: PrincipalSearchPropertySet(),
     dav("expand-property"): lambda root: ExpandProperty(_expand_items(root)),
+    cs("calendarserver-principal-search"): _cs_principal_search,
 }
 
 SUPPORTED_REPORTS = tuple(_PARSERS)

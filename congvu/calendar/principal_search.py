@@ -16,6 +16,11 @@ groups and units (GROUP, as their principals say in PROPFIND). Disabled
 accounts are never found. ``test="allof"`` (the default) needs every
 property-search to match, ``anyof`` one; inside one property-search any of
 its properties may match (RFC 3744 §9.4).
+
+Apple Calendar prefers its own ``CS:calendarserver-principal-search`` when a
+server lists it in supported-report-set: search tokens (each must match a
+name or an address, anywhere) and a ``context`` (user, group, location,
+resource, attendee) choosing the kinds of principal.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.responses import Response
 
-from congvu.calendar.davreport import PrincipalPropertySearch, PropertySearch
+from congvu.calendar.davreport import (CalendarServerPrincipalSearch, PrincipalPropertySearch,
+                                       PropertySearch)
 from congvu.calendar.davxml import Multistatus, caldav, cs, dav
 from congvu.calendar.methods import XML, multistatus
 from congvu.calendar.props import USER_TYPES, PropContext, properties
@@ -34,7 +40,7 @@ from congvu.calendar.resources import (Resource, group_principal_path, principal
 from congvu.store import principals as principals_repo
 from congvu.textfold import fold
 
-__all__ = ["principal_search", "search_property_set"]
+__all__ = ["calendarserver_search", "principal_search", "search_property_set"]
 
 TYPE = caldav("calendar-user-type")
 _NAME = dav("displayname")
@@ -111,30 +117,21 @@ def _sql_narrowing(search: PropertySearch) -> list[tuple[str | None, list[str] |
     return out
 
 
-async def _accounts(conn: asyncpg.Connection, rep: PrincipalPropertySearch) -> list[Candidate]:
-    if not rep.searches:
-        return []
-    # allof: every match satisfies the first search, so its narrowing is enough
-    # (the most selective is a text search); anyof: the union of them all.
-    if rep.test == "allof":
-        texts = [s for s in rep.searches if any(t for t, _ in _sql_narrowing(s))]
-        chosen = [texts[0] if texts else rep.searches[0]]
-    else:
-        chosen = list(rep.searches)
+async def _accounts(conn: asyncpg.Connection,
+                    narrowing: list[tuple[str | None, list[str] | None]]) -> list[Candidate]:
     found = {}
-    for search in chosen:
-        for term, kinds in _sql_narrowing(search):
-            for acc in await principals_repo.search_accounts(conn, term=term, kinds=kinds,
-                                                             limit=_CANDIDATES):
-                found[acc.id] = acc
+    for term, kinds in narrowing:
+        for acc in await principals_repo.search_accounts(conn, term=term, kinds=kinds,
+                                                         limit=_CANDIDATES):
+            found[acc.id] = acc
     return [Candidate(Resource("principal", principal_path(a), account=a),
                       USER_TYPES.get(a.kind, "UNKNOWN"), fold(a.display_name or a.address),
                       (a.address.lower(), *(x.lower() for x in a.aliases)))
             for a in found.values()]
 
 
-async def candidates(conn: asyncpg.Connection, rep: PrincipalPropertySearch) -> list[Candidate]:
-    out = await _accounts(conn, rep)
+async def _groups(conn: asyncpg.Connection) -> list[Candidate]:
+    out = []
     for g in await principals_repo.all_groups(conn):
         out.append(Candidate(Resource("principal", group_principal_path(g), group=g),
                              "GROUP", fold(g.name), (g.address.lower(),)))
@@ -144,24 +141,74 @@ async def candidates(conn: asyncpg.Connection, rep: PrincipalPropertySearch) -> 
     return out
 
 
-async def principal_search(ctx: PropContext, rep: PrincipalPropertySearch, path: str,
-                           minimal: bool) -> Response:
-    """RFC 3744 §9.4. More matches than the client's ``DAV:limit`` (or ours):
-    the first ones and a 507 ``number-of-matches-within-limits`` on the
-    request URL, as RFC 5323 §5.17 does for a truncated search."""
-    matched = [c for c in await candidates(ctx.conn, rep) if rep.searches and (
-        all(satisfies(c, s) for s in rep.searches) if rep.test == "allof"
-        else any(satisfies(c, s) for s in rep.searches))]
+async def candidates(conn: asyncpg.Connection, rep: PrincipalPropertySearch) -> list[Candidate]:
+    """Every principal that may match ``rep`` (a superset; `satisfies` decides)."""
+    if not rep.searches:
+        return []
+    # allof: every match satisfies the first search, so its narrowing is enough
+    # (the most selective is a text search); anyof: the union of them all.
+    if rep.test == "allof":
+        texts = [s for s in rep.searches if any(t for t, _ in _sql_narrowing(s))]
+        chosen = [texts[0] if texts else rep.searches[0]]
+    else:
+        chosen = list(rep.searches)
+    narrowing = [n for search in chosen for n in _sql_narrowing(search)]
+    return await _accounts(conn, narrowing) + await _groups(conn)
+
+
+async def _answer(ctx: PropContext, matched: list[Candidate], limit: int | None,
+                  names: tuple[str, ...], path: str, minimal: bool) -> Response:
+    """The multistatus of the matches, sorted by name. More than the client's
+    limit (or ours): the first ones and a 507 ``number-of-matches-within-limits``
+    on the request URL, as RFC 5323 §5.17 does for a truncated search."""
     matched.sort(key=lambda c: (c.name, c.resource.path))
-    limit = rep.limit or DEFAULT_LIMIT
+    limit = limit or DEFAULT_LIMIT
     ms = Multistatus(minimal=minimal)
-    names = rep.props.props if rep.props.props else (_NAME,)
+    names = names or (_NAME,)
     for c in matched[:limit]:
         found_props = await properties(ctx, c.resource, names)
         ms.add(c.resource.path, found_props, [n for n in names if n not in found_props])
     if len(matched) > limit:
         ms.add_status(path, 507, dav("number-of-matches-within-limits"))
     return multistatus(ms)
+
+
+async def principal_search(ctx: PropContext, rep: PrincipalPropertySearch, path: str,
+                           minimal: bool) -> Response:
+    """RFC 3744 §9.4 DAV:principal-property-search."""
+    matched = [c for c in await candidates(ctx.conn, rep) if rep.searches and (
+        all(satisfies(c, s) for s in rep.searches) if rep.test == "allof"
+        else any(satisfies(c, s) for s in rep.searches))]
+    return await _answer(ctx, matched, rep.limit, rep.props.props, path, minimal)
+
+
+# Apple's search contexts and the calendar-user-types they cover (as Apple's
+# CalendarServer answers them: an attendee is a person, a group or a resource;
+# rooms are looked up as locations).
+CONTEXTS = {"user": ("INDIVIDUAL",), "group": ("GROUP",), "location": ("ROOM",),
+            "resource": ("RESOURCE",), "attendee": ("INDIVIDUAL", "GROUP", "RESOURCE")}
+
+
+def token_matches(c: Candidate, token: str) -> bool:
+    """A token matches a folded name or address anywhere (as CalendarServer's
+    "contains"): "hop", "phong hop" and "phong-hop-1@" all find Phòng họp."""
+    term = _address_term(token)
+    return bool(term) and (term in c.name or any(term in a for a in c.addresses))
+
+
+async def calendarserver_search(ctx: PropContext, rep: CalendarServerPrincipalSearch,
+                                path: str, minimal: bool) -> Response:
+    """Apple's CS:calendarserver-principal-search (what Apple Calendar sends as
+    the user types an attendee or a location): every search-token matches."""
+    types = CONTEXTS.get(rep.context or "", ("INDIVIDUAL", "ROOM", "RESOURCE", "GROUP"))
+    kinds = [_KINDS[t] for t in types if t in _KINDS]
+    # every match contains the first token: the SQL narrowing by it is enough
+    found = await _accounts(ctx.conn, [(_address_term(rep.tokens[0]), kinds)]) if kinds else []
+    if "GROUP" in types:
+        found += await _groups(ctx.conn)
+    matched = [c for c in found if c.user_type in types
+               and all(token_matches(c, t) for t in rep.tokens)]
+    return await _answer(ctx, matched, rep.limit, rep.props.props, path, minimal)
 
 
 def search_property_set() -> Response:

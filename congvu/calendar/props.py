@@ -38,7 +38,7 @@ from congvu.store.accounts import Account
 CALENDAR_REPORTS = (caldav("calendar-query"), caldav("calendar-multiget"),
                     caldav("free-busy-query"), dav("sync-collection"))
 PRINCIPAL_REPORTS = (dav("principal-property-search"), dav("principal-search-property-set"),
-                     dav("expand-property"))
+                     dav("expand-property"), cs("calendarserver-principal-search"))
 assert all(r in SUPPORTED_REPORTS for r in CALENDAR_REPORTS + PRINCIPAL_REPORTS)
 
 USER_TYPES = {"person": "INDIVIDUAL", "room": "ROOM", "resource": "RESOURCE"}

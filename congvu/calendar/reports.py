@@ -21,6 +21,7 @@ from datetime import timedelta, tzinfo
 from congvu.calendar import caltz, ical, reqdb
 from congvu.calendar.davreport import (
     CalendarMultiget,
+    CalendarServerPrincipalSearch,
     CalendarQuery,
     ExpandItem,
     ExpandProperty,
@@ -51,7 +52,8 @@ from congvu.calendar.methods import (
     object_props,
     require,
 )
-from congvu.calendar.principal_search import principal_search, search_property_set
+from congvu.calendar.principal_search import (calendarserver_search, principal_search,
+                                              search_property_set)
 from congvu.calendar.props import SYNC_PREFIX, PropContext, properties
 from congvu.calendar.resources import Resource, principal_path, resolve
 from congvu.services import Services
@@ -72,6 +74,8 @@ async def report(services: Services, request: Request, actor: Account, path: str
             return search_property_set()
         if isinstance(rep, PrincipalPropertySearch):
             return await principal_search(ctx, rep, res.path, minimal)
+        if isinstance(rep, CalendarServerPrincipalSearch):
+            return await calendarserver_search(ctx, rep, res.path, minimal)
         if isinstance(rep, ExpandProperty):
             if res.kind in ("missing",) or (res.kind == "object" and res.obj is None):
                 raise DavError(404)

@@ -43,7 +43,7 @@ def ps(props: str, match: str, match_type: str = "") -> str:
 
 
 def found(text: str) -> list[str]:
-    return re.findall(r"<D:href>/dav/principals/[a-z]+/([^<]+?)/</D:href>", text)
+    return re.findall(r"<D:response><D:href>/dav/principals/[a-z]+/([^<]+?)/</D:href>", text)
 
 
 async def report(dav, body: bytes) -> str:
@@ -119,3 +119,45 @@ async def test_limit_truncates_with_507_and_disabled_are_hidden(dav, org) -> Non
     assert set(found(text)) == {ROOM, PROJECTOR}
     # a LIKE wildcard in the term is literal
     assert found(await report(dav, search(ps("<D:displayname/>", "%")))) == []
+
+
+def apple(context: str | None, *tokens: str, limit: int | None = None) -> bytes:
+    ctx = f' context="{context}"' if context else ""
+    lim = f"<CS:limit><CS:nresults>{limit}</CS:nresults></CS:limit>" if limit else ""
+    toks = "".join(f"<CS:search-token>{t}</CS:search-token>" for t in tokens)
+    return (f"<CS:calendarserver-principal-search {NS}{ctx}>{toks}{lim}"
+            "<D:prop><D:displayname/><CS:email-address-set/><C:calendar-user-address-set/>"
+            "<C:calendar-user-type/></D:prop></CS:calendarserver-principal-search>").encode()
+
+
+async def test_apple_calendarserver_principal_search(dav, org) -> None:
+    """Apple Calendar's own search: tokens (all must match a name or an address)
+    and a context choosing the kinds of principal; advertised on principals."""
+    await _setup(org)
+    r = await dav.request("PROPFIND", "/dav/principals/", Depth="0", body=(
+        f'<D:propfind {NS}><D:prop><D:supported-report-set/></D:prop></D:propfind>'))
+    assert "calendarserver-principal-search" in r.text
+    r = await dav.request("PROPFIND", f"/dav/principals/users/{AN}/", Depth="0", body=(
+        f'<D:propfind {NS}><D:prop><D:supported-report-set/></D:prop></D:propfind>'))
+    assert "calendarserver-principal-search" in r.text
+    # rooms are locations; "phong" also names a person and a resource
+    text = await report(dav, apple("location", "phong"))
+    assert found(text) == [ROOM] and f"mailto:{ROOM}" in text
+    text = await report(dav, apple("resource", "phong"))
+    assert found(text) == [PROJECTOR]
+    # attendee: people, groups and resources, never rooms; every token must match
+    text = await report(dav, apple("attendee", "phong"))
+    assert set(found(text)) == {f"phong.nv@{DOMAIN}", PROJECTOR}
+    text = await report(dav, apple("attendee", "nguyen", "van"))
+    assert set(found(text)) == {AN, f"phong.nv@{DOMAIN}"}
+    text = await report(dav, apple("attendee", "nguyen", "AN.NV@"))
+    assert found(text) == [AN]
+    text = await report(dav, apple("group", "giam doc"))
+    assert found(text) == [GROUP]
+    text = await report(dav, apple(None, "so"))  # no context: every kind
+    assert "so-tttt" in found(text) and ROOM not in found(text)
+    text = await report(dav, apple("user", "thi", limit=1))
+    assert len(found(text)) == 1 and "number-of-matches-within-limits" in text
+    r = await dav.request("REPORT", "/dav/principals/", Depth="0", body=(
+        f"<CS:calendarserver-principal-search {NS}/>"))
+    assert r.status_code == 400
