@@ -170,3 +170,27 @@ def test_authentication_results_are_ours_and_aligned() -> None:
     assert aligned({"example.org"}, "x@lich.example.org")  # the parent passed
     assert not aligned(found, "x@a.example") and not aligned({"org"}, "x@example.org")
     assert authenticated_domains(raw, "elsewhere.example") == set()
+
+
+async def test_thunderbird_accepting_from_email_files_onto_the_copy(
+        services: Services, mx: SmtpServer, resolver: StaticResolver, dav) -> None:
+    """CLIENT-QUIRKS: Thunderbird accepting the emailed invitation PUTs the UID
+    under its own href with SCHEDULE-AGENT=CLIENT (it mails the REPLY itself):
+    the server's copy moves there, one copy stays, the server sends nothing."""
+    spf_passes(resolver)
+    await deliver(mx, mail("REQUEST", "ngoai-tb"))
+    assert await copy(services, AN, "ngoai-tb") is not None
+    body = ics("ngoai-tb", [f"{AN}=ACCEPTED"], organizer=GUEST).replace(
+        f"ORGANIZER;CN=Tổ chức:mailto:{GUEST}".encode(),
+        f"ORGANIZER;CN=Tổ chức;SCHEDULE-AGENT=CLIENT:mailto:{GUEST}".encode())
+    r = await dav.request("PUT", f"/dav/calendars/users/{AN}/calendar/tb-123.ics", body=body)
+    assert r.status_code in (201, 204), r.text
+    obj, cal = await copy(services, AN, "ngoai-tb")  # type: ignore[misc]
+    assert obj.href == "tb-123.ics" and attendee(cal, AN)["PARTSTAT"] == "ACCEPTED"
+    async with services.db.connection() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM calendar_objects o JOIN accounts a ON a.id = o.owner_id"
+            " JOIN calendars c ON c.owner_id = o.owner_id AND c.id = o.calendar_id"
+            " WHERE a.address = $1 AND o.uid = 'ngoai-tb' AND c.kind = 'calendar'", AN) == 1
+        assert await conn.fetchval("SELECT count(*) FROM outbound_recipients WHERE rcpt = $1",
+                                   GUEST) == 0
