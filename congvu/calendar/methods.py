@@ -556,6 +556,18 @@ def _plain_precondition(request: Request) -> tuple[str, str | None] | None:
     return None
 
 
+def _own_object(actor: Account, path: str) -> tuple[str, str] | None:
+    """(calendar name, object name) when ``path`` names an object in one of the
+    actor's own calendars (``/dav/calendars/users/ME/NAME/OBJECT``, as
+    `resources.resolve` reads it; not a unit schedule bound into the home)."""
+    segs = path.split("/")
+    if (len(segs) != 7 or segs[0] or segs[1] != "dav" or segs[2] != "calendars"
+            or segs[3] != "users" or segs[4].lower() != actor.address or not segs[5]
+            or segs[5].startswith(UNIT_PREFIX) or not segs[6]):
+        return None
+    return segs[5], segs[6]
+
+
 async def _put_plain(services: Services, request: Request, actor: Account, path: str,
                      parsed: ical.CalendarObject) -> Response | None:
     """The common PUT in one statement (`congvu.store.calendar_put`): the owner
@@ -571,20 +583,26 @@ async def _put_plain(services: Services, request: Request, actor: Account, path:
     index = index_of(parsed)
     if index.instances:
         return None
+    own = _own_object(actor, path)
     async with reqdb.connection(services, request) as conn:
         if conn.is_in_transaction():
             return None
-        res = await resolve(services, conn, actor, path, load_object=False)
-        cal = res.calendar
-        if (res.kind != "object" or cal is None or res.name is None or not res.rights.is_owner
-                or cal.kind != "calendar"
-                or parsed.component not in (cal.components or ("VEVENT", "VTODO"))):
-            return None
         try:
-            put = await calendar_put.put_plain(conn, cal, res.name, index, parsed.data,
-                                               *condition)
+            if own is not None:
+                # the actor's own calendar: found by the statement itself
+                put = await calendar_put.put_plain_by_name(conn, actor.id, own[0], own[1],
+                                                           index, parsed.data, *condition)
+            else:
+                res = await resolve(services, conn, actor, path, load_object=False)
+                cal = res.calendar
+                if (res.kind != "object" or cal is None or res.name is None
+                        or not res.rights.is_owner or cal.kind != "calendar"
+                        or parsed.component not in (cal.components or ("VEVENT", "VTODO"))):
+                    return None
+                put = await calendar_put.put_plain(conn, cal, res.name, index, parsed.data,
+                                                   *condition)
         except asyncpg.UniqueViolationError:
-            return None  # the UID was taken meanwhile: the general path says 409
+            return None  # the UID was taken meanwhile: the general path decides
     if put.verdict == "precondition":
         raise DavError(412, None, "If-Match failed" if condition[0] in ("exists", "match")
                        else "If-None-Match failed")

@@ -26,7 +26,7 @@ import asyncpg
 
 from .calendars import Calendar, ObjectIndex, make_etag, span_bucket
 
-__all__ = ["PRECONDITIONS", "PlainPut", "put_plain"]
+__all__ = ["PRECONDITIONS", "PlainPut", "put_plain", "put_plain_by_name"]
 
 PRECONDITIONS = ("any", "absent", "exists", "match")
 """``any``: no condition; ``absent``: If-None-Match: *; ``exists``: If-Match: *;
@@ -41,17 +41,17 @@ class PlainPut:
     schedule_tag: str | None = None
 
 
-_PUT_PLAIN = """
-WITH at_href AS (
+_PUT_TEMPLATE = """
+WITH {calendar_cte}at_href AS (
     SELECT etag, strpos(upper(ics), 'ORGANIZER') > 0 AS scheduling
-    FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
+    FROM calendar_objects WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3),
 other_uid AS (
     SELECT 1 FROM calendar_objects
-    WHERE owner_id = $1 AND calendar_id = $2 AND uid = $4 AND href <> $3 AND NOT in_inbox
+    WHERE owner_id = $1 AND calendar_id = {cal} AND uid = $4 AND href <> $3 AND NOT in_inbox
     LIMIT 1),
 verdict AS (
     SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM other_uid) OR EXISTS (SELECT 1 FROM at_href WHERE scheduling)
+        {calendar_check}WHEN EXISTS (SELECT 1 FROM other_uid) OR EXISTS (SELECT 1 FROM at_href WHERE scheduling)
             THEN 'slow'
         WHEN $15 = 'absent' AND EXISTS (SELECT 1 FROM at_href) THEN 'precondition'
         WHEN $15 = 'exists' AND NOT EXISTS (SELECT 1 FROM at_href) THEN 'precondition'
@@ -60,19 +60,19 @@ verdict AS (
         ELSE 'written' END AS v),
 seq AS (
     UPDATE calendars SET sync_seq = sync_seq + 1
-    WHERE owner_id = $1 AND id = $2 AND (SELECT v FROM verdict) = 'written'
+    WHERE owner_id = $1 AND id = {cal} AND (SELECT v FROM verdict) = 'written'
     RETURNING sync_seq),
 gone AS (
     DELETE FROM calendar_tombstones
-    WHERE owner_id = $1 AND calendar_id = $2 AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
+    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
 old_instances AS (
     DELETE FROM calendar_instances
-    WHERE owner_id = $1 AND calendar_id = $2 AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
+    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
 up AS (
     INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
         first_start, last_end, recurring, span_bucket, class, modseq, size,
         instances_indexed, floating_tz, in_inbox)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, seq.sync_seq, $13, false,
+    SELECT $1, {cal}, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, seq.sync_seq, $13, false,
            $14, false
     FROM seq
     ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
@@ -87,6 +87,29 @@ up AS (
 SELECT (SELECT v FROM verdict) AS verdict, up.etag, up.inserted, up.schedule_tag
 FROM (SELECT 1) AS one LEFT JOIN up ON true"""
 
+_PUT_PLAIN = _PUT_TEMPLATE.format(calendar_cte="", cal="$2", calendar_check="")
+
+# The same with the calendar looked up in the statement by its URL name (the
+# owner's default calendar for "calendar", as resources.resolve maps it): one
+# round trip fewer. A missing calendar, another kind of collection or a
+# component the calendar does not take: the general path decides.
+_PUT_PLAIN_BY_NAME = _PUT_TEMPLATE.format(calendar_cte="""cal AS (
+    SELECT id FROM calendars
+    WHERE owner_id = $1 AND owner_kind = 'account' AND kind = 'calendar'
+      AND CASE WHEN $2::text = 'calendar' THEN is_default ELSE name = $2::text END
+      AND ($7 = ANY(components) OR (cardinality(components) = 0 AND $7 IN ('VEVENT', 'VTODO')))
+    ORDER BY is_default DESC LIMIT 1),
+""", cal="(SELECT id FROM cal)", calendar_check="WHEN NOT EXISTS (SELECT 1 FROM cal) THEN 'slow'\n        ")
+
+
+async def put_plain_by_name(conn: asyncpg.Connection, account_id: int, calendar: str,
+                            href: str, index: ObjectIndex, ics: str | bytes,
+                            precondition: str = "any", etag: str | None = None) -> PlainPut:
+    """`put_plain` into the account's own calendar named ``calendar`` in its URL
+    (``calendar``: its default calendar), found by the same statement."""
+    return await _put(conn, _PUT_PLAIN_BY_NAME, account_id, calendar, href, index, ics,
+                      precondition, etag)
+
 
 async def put_plain(conn: asyncpg.Connection, cal: Calendar, href: str, index: ObjectIndex,
                     ics: str | bytes, precondition: str = "any",
@@ -98,6 +121,13 @@ async def put_plain(conn: asyncpg.Connection, cal: Calendar, href: str, index: O
     The stored object's Schedule-Tag, if it has one, stays (as on the
     general path). ``index.instances`` must be empty.
     """
+    return await _put(conn, _PUT_PLAIN, cal.owner_id, cal.id, href, index, ics, precondition,
+                      etag)
+
+
+async def _put(conn: asyncpg.Connection, sql: str, owner_id: int, calendar: int | str,
+               href: str, index: ObjectIndex, ics: str | bytes, precondition: str,
+               etag: str | None) -> PlainPut:
     if precondition not in PRECONDITIONS:
         raise ValueError(precondition)
     if index.instances:
@@ -106,8 +136,8 @@ async def put_plain(conn: asyncpg.Connection, cal: Calendar, href: str, index: O
         raise RuntimeError("put_plain commits by itself: call it outside a transaction")
     text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
     row = await conn.fetchrow(
-        _PUT_PLAIN,
-        cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
+        sql,
+        owner_id, calendar, href, index.uid, make_etag(text), text, index.component,
         index.first_start, index.last_end, index.recurring, span_bucket(index), index.class_,
         len(text.encode("utf-8")), index.floating_tz, precondition, etag,
     )

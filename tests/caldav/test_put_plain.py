@@ -24,14 +24,15 @@ CAL = f"/dav/calendars/users/{AN}/calendar/"
 @pytest.fixture
 def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
-    real = calendar_put.put_plain
+    for name in ("put_plain", "put_plain_by_name"):
+        real = getattr(calendar_put, name)
 
-    async def spy(*args, **kwargs):
-        result = await real(*args, **kwargs)
-        seen.append(result.verdict)
-        return result
+        async def spy(*args, real=real, **kwargs):
+            result = await real(*args, **kwargs)
+            seen.append(result.verdict)
+            return result
 
-    monkeypatch.setattr(calendar_put, "put_plain", spy)
+        monkeypatch.setattr(calendar_put, name, spy)
     return seen
 
 
@@ -79,6 +80,7 @@ async def test_create_replace_and_preconditions(dav, services: Services, verdict
 
 
 async def test_recreated_href_leaves_no_tombstone(dav, services: Services, verdicts) -> None:
+    await _calendar(services)  # made on first use (by the general path)
     assert (await dav.request("PUT", CAL + "c.ics", body=event("c"))).status_code == 201
     token = (await _calendar(services)).sync_token
     assert (await dav.request("DELETE", CAL + "c.ics")).status_code == 204
@@ -90,6 +92,7 @@ async def test_recreated_href_leaves_no_tombstone(dav, services: Services, verdi
 
 
 async def test_what_the_general_path_decides(dav, services: Services, verdicts) -> None:
+    await _calendar(services)
     assert (await dav.request("PUT", CAL + "d.ics", body=event("d"))).status_code == 201
     # the UID at another href: the general path moves the object there
     # (Thunderbird files an invitation under a new href)
@@ -123,3 +126,25 @@ async def test_hooks_run_when_one_is_not_scheduling_only(dav, monkeypatch, verdi
     monkeypatch.setattr(hooks, "OBJECT_HOOKS", [audit, *hooks.OBJECT_HOOKS])
     assert (await dav.request("PUT", CAL + "h.ics", body=event("h"))).status_code == 201
     assert calls == ["h.ics"] and verdicts == []
+
+
+async def test_own_calendars_by_name(dav, services: Services, verdicts) -> None:
+    await _calendar(services)
+    r = await dav.request("MKCALENDAR", f"/dav/calendars/users/{AN}/viec-rieng/")
+    assert r.status_code == 201
+    r = await dav.request("PUT", f"/dav/calendars/users/{AN}/viec-rieng/x.ics", body=event("x"))
+    assert r.status_code == 201
+    assert (await dav.request("GET", f"/dav/calendars/users/{AN}/viec-rieng/x.ics")).text
+    assert (await dav.request("GET", CAL + "x.ics")).status_code == 404
+    # the same UID in another calendar of the owner is allowed (UIDs are per calendar)
+    assert (await dav.request("PUT", CAL + "x.ics", body=event("x"))).status_code == 201
+    # no such calendar, the inbox: the general path answers
+    r = await dav.request("PUT", f"/dav/calendars/users/{AN}/khong-co/y.ics", body=event("y"))
+    assert r.status_code in (404, 409)
+    r = await dav.request("PUT", f"/dav/calendars/users/{AN}/inbox/z.ics", body=event("z"))
+    assert r.status_code != 201 or "z" not in (await dav.request("GET", CAL + "z.ics")).text
+    # a delegate writing the leader's calendar: the general path (it audits)
+    r = await dav.request("PUT", CAL + "t.ics", user=THU, body=event("t"))
+    assert r.status_code == 201
+    assert verdicts[:2] == ["written", "written"]
+    assert verdicts[2:4] == ["slow", "slow"] and len(verdicts) == 4
