@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImipReplyHook", "describe", "queue_imip"]
+__all__ = ["ImipReplyHook", "carries_calendar", "describe", "queue_imip"]
 
 _LABELS = {"REQUEST": "Kính mời tham dự", "CANCEL": "Đã hủy", "REPLY": "Trả lời lời mời"}
 _PARTSTATS = {"ACCEPTED": "đồng ý tham dự", "DECLINED": "từ chối", "TENTATIVE": "có thể tham dự",
@@ -99,14 +99,19 @@ def _senders(envelope_sender: str, raw: bytes) -> set[str]:
     return found
 
 
+def carries_calendar(raw: bytes) -> bool:
+    """Might this email hold an iTIP message (a delivery hook's cheap ``matches``)?"""
+    head = raw[:200_000].lower()
+    return b"text/calendar" in head or b"application/ics" in head
+
+
 class ImipReplyHook:
     """Apply iMIP REPLYs delivered to local organizers (RFC 6047 §3, RFC 5546 §3.2.3)."""
 
     name = "imip-reply"
 
     def matches(self, raw: bytes) -> bool:
-        head = raw[:200_000].lower()
-        return b"text/calendar" in head or b"application/ics" in head
+        return carries_calendar(raw)
 
     async def run(self, conn: asyncpg.Connection, services: Services, envelope_sender: str,
                   raw: bytes, account_ids: Sequence[int], trusted: bool) -> int:

@@ -43,7 +43,7 @@ import asyncpg
 
 from congvu.calendar import itip, objects, schedplan, scheduling
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
-from congvu.calendar.imip import _senders
+from congvu.calendar.imip import _senders, carries_calendar
 from congvu.calendar.schedplan import email_of
 from congvu.store import accounts as accounts_repo
 from congvu.store import audit as audit_repo
@@ -123,8 +123,7 @@ class ImipRequestHook:
     name = "imip-request"
 
     def matches(self, raw: bytes) -> bool:
-        head = raw[:200_000].lower()
-        return b"text/calendar" in head or b"application/ics" in head
+        return carries_calendar(raw)
 
     async def run(self, conn: asyncpg.Connection, services: Services, envelope_sender: str,
                   raw: bytes, account_ids: Sequence[int], trusted: bool) -> int:

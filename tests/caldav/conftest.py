@@ -16,6 +16,8 @@ import uvicorn
 
 import congvu.calendar.app  # noqa: F401 - registers the /dav routes
 from congvu.directory.service import Directory
+from congvu.mailserver.smtp.dnsresolve import StaticResolver
+from congvu.mailserver.smtp.service import SmtpServer, start_smtp
 from congvu.services import Services
 from congvu.web.app import build_app
 
@@ -93,3 +95,21 @@ async def dav_url(services: Services, org: Directory) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         await server.shutdown()
+
+
+@pytest.fixture
+def resolver() -> StaticResolver:
+    """DNS for the MX listener below: nothing published unless a test adds it."""
+    return StaticResolver()
+
+
+@pytest.fixture
+async def mx(services: Services, org: Directory, resolver: StaticResolver,
+             ) -> AsyncIterator[SmtpServer]:
+    """An MX listener (iMIP tests): DMARC failures go to Junk, no outbound queue."""
+    srv = await start_smtp(services, mx_port=0, resolver=resolver, queue=False,
+                           dmarc_reject="junk")
+    try:
+        yield srv
+    finally:
+        await srv.stop()

@@ -12,36 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import AsyncIterator
 
-import pytest
 
 from congvu.calendar import itip, schedplan
 from congvu.calendar.imip_inbound import aligned, authenticated_domains
-from congvu.directory.service import Directory
 from congvu.mailserver.smtp.dnsresolve import StaticResolver
-from congvu.mailserver.smtp.service import SmtpServer, start_smtp
+from congvu.mailserver.smtp.service import SmtpServer
 from congvu.services import Services
 from tests.caldav.sched_helpers import AN, THU, attendee, copy, ics, inbox
 
 GUEST = "khach@example.org"
 OTHER = "nguoi-khac@example.com"
-
-
-@pytest.fixture
-def resolver() -> StaticResolver:
-    return StaticResolver()
-
-
-@pytest.fixture
-async def mx(services: Services, org: Directory, resolver: StaticResolver,
-             ) -> AsyncIterator[SmtpServer]:
-    srv = await start_smtp(services, mx_port=0, resolver=resolver, queue=False,
-                           dmarc_reject="junk")
-    try:
-        yield srv
-    finally:
-        await srv.stop()
 
 
 def spf_passes(resolver: StaticResolver, domain: str = "example.org") -> None:

@@ -21,22 +21,6 @@ from tests.conftest import PASSWORD
 GUEST = "khach@example.org"
 
 
-@pytest.fixture
-def resolver() -> StaticResolver:
-    return StaticResolver()
-
-
-@pytest.fixture
-async def mx(services: Services, org: Directory, resolver: StaticResolver,
-             ) -> AsyncIterator[SmtpServer]:
-    srv = await start_smtp(services, mx_port=0, resolver=resolver, queue=False,
-                           dmarc_reject="junk")
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
 def reply_mail(partstat: str, *, sender: str = GUEST, attendee_addr: str = GUEST) -> bytes:
     """What the guest's calendar program sends back: the REQUEST answered."""
     invited = ics("ngoai-1", [attendee_addr])
