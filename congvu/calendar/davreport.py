@@ -301,6 +301,10 @@ def _free_busy_query(root: ET.Element) -> FreeBusyQuery:
     return FreeBusyQuery(tr.start, tr.end)
 
 
+_SEARCH_PARTS = {dav("property-search"), dav("prop"), dav("limit"),
+                 dav("apply-to-principal-collection-set")}
+
+
 def _principal_property_search(root: ET.Element) -> PrincipalPropertySearch:
     searches = []
     for ps in root.findall(dav("property-search")):
@@ -315,9 +319,16 @@ def _principal_property_search(root: ET.Element) -> PrincipalPropertySearch:
         ))
     prop = root.find(dav("prop"))
     limit = root.find(dav("limit"))
+    props = _props(root) if prop is not None else PropfindRequest("prop")
+    if not props.props:
+        # The caldav (Python) library 3.x writes the properties it wants beside
+        # an empty DAV:prop instead of inside it: read them there.
+        stray = tuple(c.tag for c in root if c.tag not in _SEARCH_PARTS)
+        if stray:
+            props = PropfindRequest("prop", stray)
     return PrincipalPropertySearch(
         searches=tuple(searches),
-        props=_props(root) if prop is not None else PropfindRequest("prop"),
+        props=props,
         test="anyof" if root.get("test", "allof") == "anyof" else "allof",
         apply_to_principal_collection_set=(
             root.find(dav("apply-to-principal-collection-set")) is not None),

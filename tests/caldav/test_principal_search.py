@@ -161,3 +161,24 @@ async def test_apple_calendarserver_principal_search(dav, org) -> None:
     r = await dav.request("REPORT", "/dav/principals/", Depth="0", body=(
         f"<CS:calendarserver-principal-search {NS}/>"))
     assert r.status_code == 400
+
+
+def _library_search(url: str, name: str) -> list[tuple[str, str]]:
+    import caldav
+
+    with caldav.DAVClient(url=url + "/dav/principals/", username=AN,
+                          password="Mật-khẩu-2026!") as client:
+        return sorted((str(p.url), str(p.get_display_name()))
+                      for p in client.search_principals(name=name))
+
+
+async def test_caldav_library_search_principals(dav_url: str, org) -> None:
+    """The ``caldav`` library's search_principals (principal-property-search on
+    DAV:displayname) finds a person and a room without diacritics."""
+    import asyncio
+
+    await _setup(org)
+    people = await asyncio.to_thread(_library_search, dav_url, "nguyen van")
+    assert [n for _, n in people] == ["Nguyễn Văn An", "Nguyễn Văn Phòng"]
+    rooms = await asyncio.to_thread(_library_search, dav_url, "PHÒNG HỌP TẦNG")
+    assert rooms == [(f"{dav_url}/dav/principals/users/{ROOM}/", "Phòng họp tầng 1")]
