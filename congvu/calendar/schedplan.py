@@ -273,17 +273,22 @@ def _organizer_plan(old: bytes | None, new: bytes | None, organizer: str, *,
                                                                  bump_sequence=True), addr, uid))
     if forced:
         stored = _drop_param(stored or new, "SCHEDULE-FORCE-SEND")
-    if old is not None and not significant:
-        stored = _keep_answers(stored or new, old, organizer) or stored
+    if old is not None:
+        stored = _keep_answers(stored or new, old, organizer, significant) or stored
     return Plan("organizer", organizer, tuple(msgs), stored)
 
 
-def _keep_answers(new: bytes, old: bytes, organizer: str) -> bytes | None:
+def _keep_answers(new: bytes, old: bytes, organizer: str,
+                  significant: bool = False) -> bytes | None:
     """Attendees' answers the organizer's client had not seen yet survive its PUT.
 
     RFC 6638 §3.2.10: a client saving with If-Schedule-Tag-Match may hold a
     copy from before a REPLY was merged; when nothing significant changed,
-    the stored PARTSTAT and SCHEDULE-STATUS of each attendee win.
+    the stored PARTSTAT and SCHEDULE-STATUS of each attendee win. After a
+    significant change that kept the component's SEQUENCE, an answer the
+    body shows as NEEDS-ACTION is kept too: the attendee's copy keeps it in
+    that case (`attendee_copy`), so both sides go on agreeing; a new
+    SEQUENCE asks everyone again.
     """
     prev = {_rid_key(c): c for c in _objects(load_calendar(old))}
     cal = load_calendar(new)
@@ -292,11 +297,18 @@ def _keep_answers(new: bytes, old: bytes, organizer: str) -> bytes | None:
         before = prev.get(_rid_key(comp))
         if before is None:
             continue
+        if significant and str(before.get("SEQUENCE", 0)) != str(comp.get("SEQUENCE", 0)):
+            continue
         for a in _as_list(comp.get("ATTENDEE")):
             if email_of(a) == organizer:
                 continue
             b = _mine(before, [email_of(a)])
             if b is None:
+                continue
+            if significant:
+                if _partstat(a) == "NEEDS-ACTION" and _partstat(b) not in ("NEEDS-ACTION", ""):
+                    a.params["PARTSTAT"] = b.params["PARTSTAT"]
+                    changed = True
                 continue
             for param in ("PARTSTAT", "SCHEDULE-STATUS"):
                 if param in b.params and a.params.get(param) != b.params[param]:

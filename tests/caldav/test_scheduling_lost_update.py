@@ -104,3 +104,34 @@ async def test_imip_reply_during_update_is_kept(dav, services: Services,
     ev = an_cal.walk("VEVENT")[0]
     assert attendee(an_cal, GUEST)["PARTSTAT"] == "ACCEPTED"
     assert "dời phòng" in str(ev["SUMMARY"])
+
+
+async def test_answer_before_a_significant_update_is_kept(dav, services: Services) -> None:
+    """RFC 6638 §3.2.10: the organizer's client saves a moved meeting with
+    If-Schedule-Tag-Match (a REPLY does not change the tag) from a copy older
+    than THU's answer. With the SEQUENCE unchanged THU's copy keeps the answer
+    (RFC 5546: no new version to answer), so the organizer's copy keeps it too;
+    a new SEQUENCE asks everyone again, on both sides."""
+    assert (await dav.request("PUT", url(AN, "org.ics"), body=ics("kept-1", [THU]))
+            ).status_code == 201
+    tag = (await dav.request("GET", url(AN, "org.ics"))).headers["schedule-tag"]
+    mine, _ = await copy(services, THU, "kept-1")  # type: ignore[misc]
+    r = await dav.request("PUT", url(THU, mine.href), user=THU,
+                          body=ics("kept-1", [f"{THU}=ACCEPTED"]))
+    assert r.status_code == 204
+    moved = ics("kept-1", [THU], start="20260305T040000Z", end="20260305T050000Z")
+    r = await dav.request("PUT", url(AN, "org.ics"), body=moved, if_schedule_tag_match=tag)
+    assert r.status_code == 204, r.text
+    _, an_cal = await copy(services, AN, "kept-1")  # type: ignore[misc]
+    _, thu_cal = await copy(services, THU, "kept-1")  # type: ignore[misc]
+    assert attendee(an_cal, THU)["PARTSTAT"] == attendee(thu_cal, THU)["PARTSTAT"] == "ACCEPTED"
+    assert "040000Z" in thu_cal.walk("VEVENT")[0]["DTSTART"].to_ical().decode()
+    # a new SEQUENCE: asked again on both sides
+    tag = (await dav.request("GET", url(AN, "org.ics"))).headers["schedule-tag"]
+    r = await dav.request("PUT", url(AN, "org.ics"), if_schedule_tag_match=tag, body=ics(
+        "kept-1", [THU], seq=1, start="20260306T040000Z", end="20260306T050000Z"))
+    assert r.status_code == 204, r.text
+    _, an_cal = await copy(services, AN, "kept-1")  # type: ignore[misc]
+    _, thu_cal = await copy(services, THU, "kept-1")  # type: ignore[misc]
+    assert (attendee(an_cal, THU)["PARTSTAT"] == attendee(thu_cal, THU)["PARTSTAT"]
+            == "NEEDS-ACTION")
