@@ -32,6 +32,7 @@ from .imapstore import DELETED, SEEN, notify
 __all__ = [
     "AppendResult",
     "Change",
+    "ColumnBatches",
     "CopyResult",
     "FetchRow",
     "FlagBatches",
@@ -209,6 +210,71 @@ async def fetch_rows(
             return
 
 
+class ColumnBatches:
+    """``(uids, values)`` of one column in UID order, a batch per statement: two arrays.
+
+    ``what`` is ``"flags"`` (space-separated flag text as the reader sees
+    it) or ``"envelope"`` (the ENVELOPE stored at delivery, from its
+    per-placement copy, migration 008). Batches walk the UID index (keyset:
+    ``after`` is the last UID of the batch before), so ``FETCH 1:*`` over
+    100,000 messages never holds them all; asyncpg decodes each array in C,
+    which is what makes this cheaper than one record per row.
+    Expunged-but-unreported rows are included (the caller filters by its
+    view); each batch is its own snapshot.
+    """
+
+    __slots__ = ("after_i", "limit_i", "sql", "values")
+
+    def __init__(self, account_id: int, mailbox_id: int, ranges: Sequence[tuple[int, int]],
+                 reader_id: int | None, what: str, *, changedsince: int | None = None) -> None:
+        p = Params(account_id, mailbox_id)
+        table = "mailbox_messages m"
+        if what == "flags":
+            value, blob = "array_to_string(" + flags_expr(p, reader_id) + ", ' ')", ""
+        elif what == "envelope" and changedsince is None:
+            # The per-placement copy (migration 008): this mailbox's stretch of
+            # an index that INCLUDEs it, in UID order; the same rows as
+            # mailbox_messages (expunged ones kept for retention too).
+            table = "mailbox_message_texts m"
+            value, blob = ("CASE WHEN m.envelope_short IS NOT NULL THEN m.envelope_short ELSE"
+                           " (SELECT x.envelope_long FROM mailbox_message_texts x"
+                           " WHERE x.account_id = m.account_id AND x.mailbox_id = m.mailbox_id"
+                           " AND x.uid = m.uid) END"), ""
+        elif what == "envelope":
+            value, blob = "b.envelope", " JOIN message_blobs b ON b.sha256 = m.sha256"
+        else:
+            raise ValueError(what)
+        self.after_i = len(p.values)
+        after = p.add(0)
+        self.limit_i = len(p.values)
+        limit = p.add(0)
+        sql = "SELECT m.uid AS u, " + value + " AS v FROM " + table
+        if len(ranges) == 1:  # 1:* and the like: a plain index range scan
+            sql += (blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
+                    f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
+                    f" AND {p.add(ranges[0][1])}::bigint")
+        else:
+            sql += (ranges_join(p, ranges) + blob
+                    + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
+        sql += f" AND m.uid > {after}::bigint"
+        if changedsince is not None:  # RFC 7162 §3.1.4.1
+            sql += " AND m.modseq > " + p.add(changedsince)
+        self.sql = ("SELECT array_agg(u ORDER BY u), array_agg(v ORDER BY u) FROM ("
+                    + sql + f" ORDER BY m.uid LIMIT {limit}::bigint) AS s")
+        self.values = p.values
+
+    async def fetch(self, conn: asyncpg.Connection, after: int,
+                    limit: int) -> tuple[list[int], list[Any]]:
+        """UIDs above ``after`` (at most ``limit``) and their values, in UID order."""
+        values = list(self.values)
+        values[self.after_i] = after
+        values[self.limit_i] = limit
+        # fetchrow, not prepare(): the connection's statement cache keeps the
+        # parsed statement, so a repeated FETCH costs one round trip a batch.
+        uids, vals = await conn.fetchrow(self.sql, *values)
+        return uids or [], vals or []
+
+
 async def fetch_column_arrays(
     conn: asyncpg.Connection,
     account_id: int,
@@ -220,61 +286,20 @@ async def fetch_column_arrays(
     changedsince: int | None = None,
     batch: int | None = None,
 ) -> AsyncIterator[tuple[list[int], list[Any]]]:
-    """``(uids, values)`` in UID order, in batches: two arrays per batch, no record per row.
-
-    ``what`` is ``"flags"`` (space-separated flag text as the reader sees
-    it) or ``"envelope"`` (the ENVELOPE stored at delivery). Batches walk the
-    UID index (keyset: each starts after the last UID of the one before), so
-    ``FETCH 1:*`` over 100,000 messages never holds them all; asyncpg decodes
-    each array in C, which is what makes this cheaper than one record per
-    row. Expunged-but-unreported rows are included (the caller filters by
-    its view). Must run inside a transaction (one snapshot for all batches).
-    """
-    p = Params(account_id, mailbox_id)
-    table = "mailbox_messages m"
-    if what == "flags":
-        value, blob = "array_to_string(" + flags_expr(p, reader_id) + ", ' ')", ""
-    elif what == "envelope" and changedsince is None:
-        # The per-placement copy (migration 008): this mailbox's stretch of
-        # an index that INCLUDEs it, in UID order; the same rows as
-        # mailbox_messages (expunged ones kept for retention too).
-        table = "mailbox_message_texts m"
-        value, blob = ("CASE WHEN m.envelope_short IS NOT NULL THEN m.envelope_short ELSE"
-                       " (SELECT x.envelope_long FROM mailbox_message_texts x"
-                       " WHERE x.account_id = m.account_id AND x.mailbox_id = m.mailbox_id"
-                       " AND x.uid = m.uid) END"), ""
-    elif what == "envelope":
-        value, blob = "b.envelope", " JOIN message_blobs b ON b.sha256 = m.sha256"
-    else:
-        raise ValueError(what)
+    """:class:`ColumnBatches` one after another (``batch`` rows each)."""
+    query = ColumnBatches(account_id, mailbox_id, ranges, reader_id, what,
+                          changedsince=changedsince)
     if batch is None:
         batch = 20000 if what == "flags" else 5000
-    after = p.add(0)
-    after_i = len(p.values) - 1
-    limit = p.add(batch)
-    sql = "SELECT m.uid AS u, " + value + " AS v FROM " + table
-    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
-        sql += (blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
-                f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
-                f" AND {p.add(ranges[0][1])}::bigint")
-    else:
-        sql += ranges_join(p, ranges) + blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
-    sql += f" AND m.uid > {after}::bigint"
-    if changedsince is not None:  # RFC 7162 §3.1.4.1
-        sql += " AND m.modseq > " + p.add(changedsince)
-    sql = ("SELECT array_agg(u ORDER BY u), array_agg(v ORDER BY u) FROM ("
-           + sql + f" ORDER BY m.uid LIMIT {limit}) AS s")
-    values = p.values
+    after = 0
     while True:
-        # fetchrow, not prepare(): the connection's statement cache keeps the
-        # parsed statement, so a repeated FETCH costs one round trip.
-        uids, vals = await conn.fetchrow(sql, *values)
+        uids, vals = await query.fetch(conn, after, batch)
         if not uids:
             return
         yield uids, vals
         if len(uids) < batch:
             return
-        values[after_i] = uids[-1]
+        after = uids[-1]
 
 
 class FlagBatches:

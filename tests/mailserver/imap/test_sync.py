@@ -5,6 +5,7 @@ QRESYNC (RFC 7162), UIDs allocated in the database under concurrency."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from congvu.mailserver.imap.service import start_imap
 from congvu.services import Services
@@ -388,3 +389,42 @@ async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, service
         await srv2.stop()
         await db2.close()
     await a.close()
+
+
+async def test_envelope_fetch_in_batches_around_retained_and_unreported_expunges(
+        imap, services, monkeypatch):
+    """FETCH (ENVELOPE) asks for the next batch while sending this one; rows kept
+    for retention are skipped, an unreported expunge keeps its number."""
+    from congvu.mailserver.imap import commands_fetch
+
+    monkeypatch.setattr(commands_fetch, "_COLUMN_FIRST_BATCH", 2)
+    monkeypatch.setattr(commands_fetch, "_COLUMN_BATCH", 3)
+    for i in range(1, 9):
+        await deliver(services, AN, message(f"Env {i}"))
+    b = await _select(imap.port)
+    assert ok(await b.cmd("STORE 2,5 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("EXPUNGE"))  # UIDs 2 and 5: retained, out of sight
+    a = await _select(imap.port)  # view: UIDs 1 3 4 6 7 8
+    assert ok(await b.cmd("UID STORE 7 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("UID EXPUNGE 7"))
+    await deliver(services, AN, message("Env 9"))
+
+    def subjects(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+        # The ENVELOPE keeps the subject as sent: =?utf-8?q?Env_N?=
+        found = [re.match(rb"\* (\d+) FETCH .*?Env_(\d)", x, re.S) for x in lines]
+        return [(m.group(1), m.group(2)) for m in found if m]
+
+    lines = await a.cmd("FETCH 1:* (ENVELOPE)")
+    assert subjects(lines) == [(b"1", b"1"), (b"2", b"3"), (b"3", b"4"), (b"4", b"6"),
+                               (b"5", b"7"), (b"6", b"8")]
+    assert b"* 7 EXISTS\r\n" in lines
+    lines = await a.cmd("UID FETCH 3:* (ENVELOPE)")
+    assert subjects(lines) == [(b"2", b"3"), (b"3", b"4"), (b"4", b"6"), (b"5", b"7"),
+                               (b"6", b"8"), (b"7", b"9")]
+    assert lines[-2] == b"* 5 EXPUNGE\r\n"
+    lines = await a.cmd("FETCH 2:* (UID ENVELOPE)")
+    assert [x.split(b" ENVELOPE")[0] for x in lines[:-1]] == [
+        b"* 2 FETCH (UID 3", b"* 3 FETCH (UID 4", b"* 4 FETCH (UID 6", b"* 5 FETCH (UID 8",
+        b"* 6 FETCH (UID 9"]
+    await a.close()
+    await b.close()
