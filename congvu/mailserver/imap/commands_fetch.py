@@ -270,20 +270,23 @@ class FetchCommands:
         if not ranges:
             return
         fmt = b"* %d FETCH (UID %d FLAGS (%s))\r\n" if with_uid else b"* %d FETCH (FLAGS (%s))\r\n"
-        cache = self.hub.flag_cache
-        if ref.reader_id is None and (
-                cache.get(ref.owner_id, ref.mailbox_id) is not None
-                or sum(view.below(hi + 1) - view.below(lo) for lo, hi in _merged(ranges))
-                >= _FLAG_CACHE_FROM):
-            # The owner's flags from this node's copy, brought up to date in one
-            # statement; used when the session's view is the mailbox as it is
-            # now (nothing new or expunged it has not been told of yet). A copy
-            # is made only for a FETCH of many messages (a resync), not one.
-            async with self.services.db.connection() as conn:
-                st = await flagcache.flag_state(conn, ref.owner_id, ref.mailbox_id, cache)
-            if st is not None and st.uids == view:
-                await self._flags_from(st, ranges, fmt, with_uid)
-                return
+        warm = False
+        if ref.reader_id is None:
+            if self.hub.flag_cache.get(ref.owner_id, ref.mailbox_id) is not None:
+                # The owner's flags from this node's copy, brought up to date in
+                # one statement; used when the session's view is the mailbox as
+                # it is now (nothing new or expunged it has not been told of).
+                async with self.services.db.connection() as conn:
+                    st = await flagcache.flag_state(conn, ref.owner_id, ref.mailbox_id,
+                                                    self.hub.flag_cache)
+                if st is not None and st.uids == view:
+                    await self._flags_from(st, ranges, fmt, with_uid)
+                    return
+            elif (sum(view.below(hi + 1) - view.below(lo) for lo, hi in _merged(ranges))
+                  >= _FLAG_CACHE_FROM):
+                # A resync of a mailbox this node has no copy of: answered from
+                # the database below, the copy made in the background after it.
+                warm = True
         query = msgs.FlagBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id,
                                  seen_modseq=sel.known_modseq, keep=sorted(sel.pending))
         pos = 0
@@ -323,6 +326,8 @@ class FetchCommands:
                     await asyncio.wait([nxt])
                 if nxt is not None and nxt.done() and not nxt.cancelled():
                     nxt.exception()  # retrieved: no "never retrieved" warning
+        if warm:
+            self.hub.warm_flags(ref.owner_id, ref.mailbox_id)
 
     async def _flags_from(self: Any, st: flagcache.FlagState, ranges: Any, fmt: bytes,
                           with_uid: bool) -> None:

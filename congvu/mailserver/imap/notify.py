@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from congvu.store.db import Database
-from congvu.store.flagcache import FlagCache
+from congvu.store.flagcache import FlagCache, flag_state
 from congvu.store.imapstore import NOTIFY_CHANNEL, UidCache
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,43 @@ class NotifyHub:
         self.listening = asyncio.Event()
         #: This node's validated copy of selected mailboxes' UIDs (SELECT).
         self.uid_cache = UidCache()
+        #: This node's validated copy of resynchronised mailboxes' flags (FETCH).
         self.flag_cache = FlagCache()
+        self._warming: dict[tuple[int, int], asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="imap-notify")
         await asyncio.wait_for(self.listening.wait(), 30)
 
+    def warm_flags(self, account_id: int, mailbox_id: int) -> None:
+        """Copy a mailbox's flags into :attr:`flag_cache` in the background.
+
+        Called when a session answers a large FETCH (FLAGS) from the database
+        (the first resync of a mailbox on this node): the answer is not held
+        up by the copy, and the next resync is served from it.
+        """
+        key = (account_id, mailbox_id)
+        if key in self._warming or self._closing:
+            return
+
+        async def run() -> None:
+            try:
+                async with self.db.connection() as conn:
+                    await flag_state(conn, account_id, mailbox_id, self.flag_cache)
+            except Exception:  # a deleted mailbox, a lost connection: no copy, no harm
+                log.debug("flags of mailbox %s/%s not copied", account_id, mailbox_id,
+                          exc_info=True)
+            finally:
+                self._warming.pop(key, None)
+
+        self._warming[key] = asyncio.get_running_loop().create_task(run())
+
     async def stop(self) -> None:
         self._closing = True
+        for task in tuple(self._warming.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -339,7 +339,11 @@ async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, service
     assert (await a.cmd("FETCH 2:3 (FLAGS)"))[:-1] == [b"* 2 FETCH (FLAGS (\\Seen))\r\n",
                                                       b"* 3 FETCH (FLAGS ())\r\n"]
     assert imap.hub.flag_cache.get(account.id, inbox) is None
-    lines = await a.cmd("UID FETCH 1:* (FLAGS)")  # a resync: the node keeps a copy
+    lines = await a.cmd("UID FETCH 1:* (FLAGS)")  # a resync: the node copies them after it
+    for _ in range(100):
+        if imap.hub.flag_cache.get(account.id, inbox) is not None:
+            break
+        await asyncio.sleep(0.05)
     assert lines[:-1] == [b"* 1 FETCH (UID 1 FLAGS ())\r\n",
                           b"* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n",
                           b"* 3 FETCH (UID 3 FLAGS ())\r\n",
