@@ -198,13 +198,16 @@ class DavEndpoint:
     async def _with_retry(self, handler, request: Request, actor: Account,  # type: ignore[no-untyped-def]
                           path: str) -> Response:
         """Run the handler again when PostgreSQL aborted its transaction for a
-        deadlock or a serialization failure: nothing was acknowledged (DESIGN
-        §2) and the body is still in memory, so the request is simply redone.
+        deadlock or a serialization failure, or when a conditional write found
+        the object changed since it was read and checked (``ObjectChanged``,
+        nothing written; the next run decides on fresh data): nothing was
+        acknowledged (DESIGN §2) and the body is still in memory, so the request
+        is simply redone.
         Scheduling takes its locks in one order, so this stays rare."""
         for attempt in range(1, TX_ATTEMPTS + 1):
             try:
                 return await handler(self.services, request, actor, path)  # type: ignore[no-any-return]
-            except asyncpg.exceptions.TransactionRollbackError as exc:
+            except (asyncpg.exceptions.TransactionRollbackError, cal_repo.ObjectChanged) as exc:
                 if attempt == TX_ATTEMPTS:
                     raise
                 log.info("CalDAV %s %s: %s, retrying (%d)", request.method, path,

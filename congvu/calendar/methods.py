@@ -716,8 +716,13 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
             # The UID was looked up above for a new href; an existing href with
             # the same UID cannot collide (UIDs are unique per calendar).
             checked = old is None or old.uid == parsed.uid
-            obj, created = await cal_repo.put_object(conn, cal, href, index_of(parsed),
-                                                     parsed.data, tag, check_uid=not checked)
+            # Written only over the version read above (If-Match, the hooks' old
+            # body): another writer in between -> ObjectChanged, the request is
+            # run again on fresh data (app._with_retry), so two PUTs with one
+            # If-Match or two If-None-Match: * creates never both succeed.
+            obj, created = await cal_repo.put_object(
+                conn, cal, href, index_of(parsed), parsed.data, tag, check_uid=not checked,
+                expect=res.obj.modseq if res.obj is not None else None)
         except Conflict as exc:  # RFC 4791 §5.3.2.1
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
         await settle_floating(conn, cal, parsed)  # a calendar-timezone changed meanwhile
@@ -745,7 +750,8 @@ async def do_DELETE(services: Services, request: Request, actor: Account, path: 
             check_schedule_tag(request.headers, res.obj)  # RFC 6638 §8.3
             await run_hooks(conn, services, actor, res.owner, res.calendar, res.name,
                             res.obj.ics.encode(), None, schedule_reply=_schedule_reply(request))
-            await cal_repo.delete_object(conn, res.calendar, res.name)
+            # Only the version checked and handed to the hooks (see do_PUT).
+            await cal_repo.delete_object(conn, res.calendar, res.name, expect=res.obj.modseq)
             await _audit_delegate(conn, actor, res, "calendar.delete", res.name)
         elif res.kind == "calendar":
             assert res.calendar is not None

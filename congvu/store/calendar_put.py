@@ -16,6 +16,16 @@ stored object is a scheduling object (its hooks must run, RFC 6638 §3.2),
 another href holds the UID (RFC 4791 §5.3.2.1; Thunderbird's re-filed
 invitation), or the object has indexed instances (those are written in a
 second statement, so they go with the general path's transaction).
+
+The checks read the statement's snapshot, but the write is conditional on the
+row still being the version they saw (compare-and-set on its change number,
+re-evaluated by PostgreSQL on the newest, locked version): an UPDATE of exactly
+that version, or an INSERT ... ON CONFLICT DO NOTHING where there was none.
+When a concurrent writer got there first (another PUT, a DELETE, a scheduling
+write), nothing is written — no tombstone or instance removed either — and the
+verdict is ``slow``: the general path decides with fresh data (412, or the
+hooks of what is now a scheduling object). Two PUTs with one If-Match or two
+If-None-Match: * creates of one href can never both succeed.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ class PlainPut:
 
 _PUT_TEMPLATE = """
 WITH {calendar_cte}at_href AS (
-    SELECT etag, strpos(upper(ics), 'ORGANIZER') > 0 AS scheduling
+    SELECT etag, modseq, strpos(upper(ics), 'ORGANIZER') > 0 AS scheduling
     FROM calendar_objects WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3),
 other_uid AS (
     SELECT 1 FROM calendar_objects
@@ -62,28 +72,31 @@ seq AS (
     UPDATE calendars SET sync_seq = sync_seq + 1
     WHERE owner_id = $1 AND id = {cal} AND (SELECT v FROM verdict) = 'written'
     RETURNING sync_seq),
-gone AS (
-    DELETE FROM calendar_tombstones
-    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
-old_instances AS (
-    DELETE FROM calendar_instances
-    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM seq)),
-up AS (
+replaced AS (
+    UPDATE calendar_objects SET
+        uid = $4, etag = $5, ics = $6, component = $7, first_start = $8, last_end = $9,
+        recurring = $10, span_bucket = $11, class = $12, modseq = seq.sync_seq, size = $13,
+        instances_indexed = false, floating_tz = $14, updated_at = now()
+    FROM seq
+    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3
+      AND modseq = (SELECT modseq FROM at_href)
+    RETURNING calendar_objects.etag, false AS inserted, calendar_objects.schedule_tag),
+created AS (
     INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
         first_start, last_end, recurring, span_bucket, class, modseq, size,
         instances_indexed, floating_tz, in_inbox)
     SELECT $1, {cal}, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, seq.sync_seq, $13, false,
            $14, false
-    FROM seq
-    ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
-        uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
-        component = EXCLUDED.component, first_start = EXCLUDED.first_start,
-        last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
-        span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
-        modseq = EXCLUDED.modseq, size = EXCLUDED.size,
-        instances_indexed = EXCLUDED.instances_indexed, floating_tz = EXCLUDED.floating_tz,
-        updated_at = now()
-    RETURNING etag, (xmax = 0) AS inserted, schedule_tag)
+    FROM seq WHERE NOT EXISTS (SELECT 1 FROM at_href)
+    ON CONFLICT (owner_id, calendar_id, href) DO NOTHING
+    RETURNING etag, true AS inserted, schedule_tag),
+up AS (SELECT * FROM replaced UNION ALL SELECT * FROM created),
+gone AS (
+    DELETE FROM calendar_tombstones
+    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM up)),
+old_instances AS (
+    DELETE FROM calendar_instances
+    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM up))
 SELECT (SELECT v FROM verdict) AS verdict, up.etag, up.inserted, up.schedule_tag
 FROM (SELECT 1) AS one LEFT JOIN up ON true"""
 

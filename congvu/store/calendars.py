@@ -57,7 +57,19 @@ from typing import Any
 
 import asyncpg
 
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, NotFound, StoreError
+
+
+class ObjectChanged(StoreError):
+    """A conditional write (``put_object``/``delete_object`` with ``expect``)
+    found the object no longer the version the caller read and checked: another
+    writer committed in between. Nothing was written; the caller's transaction
+    must be rolled back and the request decided again on fresh data (the CalDAV
+    app runs it again, as after a deadlock)."""
+
+
+ANY_VERSION = -1
+"""``expect`` of ``put_object``/``delete_object``: no check (the default)."""
 
 SPAN_BUCKETS = (timedelta(days=7), timedelta(days=92), timedelta(days=1100),
                 timedelta(days=11000))
@@ -448,12 +460,19 @@ async def put_object(
     schedule_tag: str | None = None,
     *,
     check_uid: bool = True,
+    expect: int | None = ANY_VERSION,
 ) -> tuple[StoredObject, bool]:
     """Create or replace the object at ``href``; ``(object, created)``.
 
     ``Conflict`` when another href of this calendar holds the same UID
     (RFC 4791 §5.3.2.1 no-uid-conflict). ``check_uid=False`` is for callers
     that looked already (the unique index still guards the table).
+
+    ``expect``: the ``modseq`` of the object the caller read at ``href`` (its
+    If-Match, hooks and old body were decided on it), or None when it read
+    none there. The write happens only if that is still so on the newest,
+    locked version of the row; otherwise ``ObjectChanged`` (a lost update
+    prevented) and the caller's transaction must be rolled back.
     """
     text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
     # RFC 6638 §4: an inbox may hold several scheduling messages with one UID.
@@ -492,11 +511,17 @@ async def put_object(
                 schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
                 size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
                 floating_tz = EXCLUDED.floating_tz, updated_at = now()
+            WHERE $17::bigint = -1 OR calendar_objects.modseq = $17::bigint
             RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
         cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
         index.first_start, index.last_end, index.recurring, bucket, index.class_,
         schedule_tag, len(text.encode("utf-8")), index.instances is not None, index.floating_tz,
+        # None (nothing expected there): no stored version can match
+        -2 if expect is None else expect,
     )
+    if expect != ANY_VERSION and (row is None or (expect is not None and row["inserted"])):
+        # A row appeared, changed, or (inserted anew) went away since it was read.
+        raise ObjectChanged(f"{href} changed meanwhile")
     if row is None:
         raise NotFound("calendar is gone")
     if index.instances:
@@ -583,12 +608,19 @@ async def set_schedule_tag(
     )
 
 
-async def delete_object(conn: asyncpg.Connection, cal: Calendar, href: str) -> StoredObject:
+async def delete_object(conn: asyncpg.Connection, cal: Calendar, href: str,
+                        expect: int = ANY_VERSION) -> StoredObject:
+    """Remove the object at ``href`` (a tombstone for sync). ``expect``: the
+    ``modseq`` of the version the caller read and checked; ``ObjectChanged``
+    if the newest version is another one or it is gone (see ``put_object``)."""
     row = await conn.fetchrow(
         f"""DELETE FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2 AND href = $3
+              AND ($4::bigint = -1 OR modseq = $4::bigint)
             RETURNING {_OBJ_COLS}""",
-        cal.owner_id, cal.id, href,
+        cal.owner_id, cal.id, href, expect,
     )
+    if row is None and expect != ANY_VERSION:
+        raise ObjectChanged(f"{href} changed meanwhile")
     if row is None:
         raise NotFound(f"no object {href}")
     seq = await _next_seq(conn, cal)

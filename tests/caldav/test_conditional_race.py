@@ -1,0 +1,304 @@
+"""Conditional writes of one href racing each other (a lost update before).
+
+If-Match / If-None-Match were checked on a read made before the write: two
+PUTs with one ``If-Match`` both passed and both got a 2xx (the second
+silently overwrote the first), two ``If-None-Match: *`` creates both got
+one. Now the write happens only over the version that was checked (the
+one-statement PUT: a compare-and-set on the row's change number; the general
+path: ``put_object``/``delete_object`` with ``expect``, the request run again
+on fresh data when another writer came in between), so exactly one wins and
+the other gets 412.
+
+The races are made certain, never timed: the one-statement PUTs are held on
+the calendar's row lock by a test transaction until both have read, and the
+general path is held in an object hook until the other request has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from congvu.calendar import hooks
+from congvu.calendar.objects import index_of, parse
+from congvu.services import Services
+from congvu.store import calendar_put
+from congvu.store import calendars as repo
+from tests.caldav.conftest import AN, THU, event
+from tests.caldav.sched_helpers import ics
+
+CAL = f"/dav/calendars/users/{AN}/calendar/"
+RECURRING = "RRULE:FREQ=DAILY;COUNT=3\r\n"  # bounded series: the general path
+
+
+@pytest.fixture
+def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    for name in ("put_plain", "put_plain_by_name"):
+        real = getattr(calendar_put, name)
+
+        async def spy(*args, real=real, **kwargs):
+            result = await real(*args, **kwargs)
+            seen.append(result.verdict)
+            return result
+
+        monkeypatch.setattr(calendar_put, name, spy)
+    return seen
+
+
+async def _calendar(services: Services) -> repo.Calendar:
+    account = await services.directory.get_account(AN)
+    async with services.db.connection() as conn:
+        return await repo.default_calendar(conn, repo.account_owner(account))
+
+
+async def _waiting(services: Services, n: int) -> None:
+    """Until ``n`` one-statement PUTs wait for a lock (a bound, not a timing check)."""
+    async with services.db.connection() as conn:
+        for _ in range(1500):
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%at_href AS%' AND pid <> pg_backend_pid()")
+            if waiting >= n:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"{n} PUTs never waited on the calendar lock")
+
+
+class Held:
+    """The calendar's row lock held by a test transaction: one-statement PUTs
+    take their snapshot, read, and then wait for it."""
+
+    def __init__(self, services: Services, cal: repo.Calendar) -> None:
+        self.services, self.cal = services, cal
+
+    async def __aenter__(self):  # type: ignore[no-untyped-def]
+        self._cm = self.services.db.transaction()
+        self.conn = await self._cm.__aenter__()
+        self.seq = await self.conn.fetchval(
+            "UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2"
+            " RETURNING sync_seq", self.cal.owner_id, self.cal.id)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cm.__aexit__(*exc)
+
+
+def _statuses(*responses) -> list[int]:  # type: ignore[no-untyped-def]
+    return sorted(r.status_code for r in responses)
+
+
+async def _body(dav, name: str) -> str:  # type: ignore[no-untyped-def]
+    r = await dav.request("GET", CAL + name)
+    assert r.status_code == 200
+    return r.text
+
+
+@pytest.fixture
+def pause(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """An object hook that holds the first request reaching it for ``href``
+    (after its precondition passed) until ``release`` is set. Declared
+    scheduling-only so plain PUTs keep the one-statement path."""
+
+    class Pause:
+        href = ""
+        entered = asyncio.Event()
+        release = asyncio.Event()
+        used = False
+
+    async def hook(tx, services, actor, owner, calendar, href, old, new):
+        if href == Pause.href and not Pause.used:
+            Pause.used = True
+            Pause.entered.set()
+            await Pause.release.wait()
+        return None
+
+    monkeypatch.setattr(hooks, "OBJECT_HOOKS", [hook, *hooks.OBJECT_HOOKS])
+    monkeypatch.setattr(hooks, "SCHEDULING_ONLY", {hook, *hooks.SCHEDULING_ONLY})
+    yield Pause
+    Pause.release.set()  # a failed test must not leave a request held
+
+
+# --- both on the one-statement path -------------------------------------------------
+
+
+async def test_if_match_puts_one_wins(dav, services: Services, verdicts) -> None:
+    r = await dav.request("PUT", CAL + "m.ics", body=event("m"))
+    assert r.status_code == 201
+    etag = r.headers["ETag"]
+    async with Held(services, await _calendar(services)):
+        one = asyncio.create_task(dav.request("PUT", CAL + "m.ics", If_Match=etag,
+                                              body=event("m", summary="one")))
+        two = asyncio.create_task(dav.request("PUT", CAL + "m.ics", If_Match=etag,
+                                              body=event("m", summary="two")))
+        await _waiting(services, 2)  # both read etag before either writes
+    a, b = await one, await two
+    assert _statuses(a, b) == [204, 412], (a.text, b.text)
+    winner = "one" if a.status_code == 204 else "two"
+    assert f"SUMMARY:{winner}" in await _body(dav, "m.ics")
+    assert (await dav.request("GET", CAL + "m.ics")).headers["ETag"] == \
+        (a if a.status_code == 204 else b).headers["ETag"]
+    assert "slow" in verdicts  # the loser was handed to the general path, which said 412
+
+
+async def test_if_none_match_creates_one_wins(dav, services: Services, verdicts) -> None:
+    async with Held(services, await _calendar(services)):
+        one = asyncio.create_task(dav.request("PUT", CAL + "n.ics", If_None_Match="*",
+                                              body=event("n", summary="one")))
+        two = asyncio.create_task(dav.request("PUT", CAL + "n.ics", If_None_Match="*",
+                                              body=event("n", summary="two")))
+        await _waiting(services, 2)
+    a, b = await one, await two
+    assert _statuses(a, b) == [201, 412], (a.text, b.text)
+    winner = "one" if a.status_code == 201 else "two"
+    assert f"SUMMARY:{winner}" in await _body(dav, "n.ics")
+
+
+async def test_object_becoming_scheduling_object_is_not_overwritten(
+        dav, services: Services, verdicts) -> None:
+    r = await dav.request("PUT", CAL + "s.ics", body=event("s"))
+    etag = r.headers["ETag"]
+    cal = await _calendar(services)
+    scheduled = ics("s", [THU]).decode()
+    async with Held(services, cal) as held:
+        put = asyncio.create_task(dav.request("PUT", CAL + "s.ics", If_Match=etag,
+                                              body=event("s", summary="plain")))
+        await _waiting(services, 1)  # it read the plain object, now waits
+        # meanwhile the object became a scheduling object (a new version)
+        await held.conn.execute(
+            "UPDATE calendar_objects SET ics = $4, etag = '\"sched\"', modseq = $5"
+            " WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
+            cal.owner_id, cal.id, "s.ics", scheduled, held.seq)
+    r = await put
+    assert r.status_code == 412, r.text
+    assert "ORGANIZER" in await _body(dav, "s.ics")
+    assert verdicts[-1] == "slow"
+
+
+async def test_nothing_removed_when_nothing_written(dav, services: Services) -> None:
+    """A one-statement PUT that loses removes no tombstone (nor instances) either."""
+    cal = await _calendar(services)
+    assert (await dav.request("PUT", CAL + "src.ics", body=event("src"))).status_code == 201
+    assert (await dav.request("PUT", CAL + "t.ics", body=event("t"))).status_code == 201
+    assert (await dav.request("DELETE", CAL + "t.ics")).status_code == 204
+    tombstone = ("SELECT modseq FROM calendar_tombstones"
+                 " WHERE owner_id = $1 AND calendar_id = $2 AND href = 't.ics'")
+    body = event("t", summary="late")
+    async with services.db.connection() as conn:
+        before = await conn.fetchval(tombstone, cal.owner_id, cal.id)
+        assert before is not None
+        # nothing at t.ics on the statement's snapshot (If-None-Match: * passes), but
+        # a row appears there before it writes
+        async with Held(services, cal) as held:
+            task = asyncio.create_task(
+                calendar_put.put_plain(conn, cal, "t.ics", _index(body), body, "absent"))
+            await _waiting(services, 1)
+            await held.conn.execute(
+                "INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics,"
+                " component, first_start, last_end, recurring, span_bucket, class, modseq,"
+                " size, instances_indexed, floating_tz, in_inbox)"
+                " SELECT owner_id, calendar_id, 't.ics', 'other', '\"x\"', ics, component,"
+                " first_start, last_end, recurring, span_bucket, class, $3, size,"
+                " instances_indexed, floating_tz, in_inbox FROM calendar_objects"
+                " WHERE owner_id = $1 AND calendar_id = $2 AND href = 'src.ics'",
+                cal.owner_id, cal.id, held.seq)
+        put = await task
+        assert put.verdict == "slow"
+        assert await conn.fetchval(tombstone, cal.owner_id, cal.id) == before
+        assert await conn.fetchval(
+            "SELECT uid FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2"
+            " AND href = 't.ics'", cal.owner_id, cal.id) == "other"
+    # the general path decides on fresh data: 412
+    r = await dav.request("PUT", CAL + "t.ics", If_None_Match="*", body=body)
+    assert r.status_code == 412
+
+
+def _index(body: bytes) -> repo.ObjectIndex:
+    return index_of(parse(body))
+
+
+# --- the general path against the one-statement path -----------------------------------
+
+
+async def test_general_if_match_put_loses_to_plain_put(dav, services: Services, pause,
+                                                       verdicts) -> None:
+    r = await dav.request("PUT", CAL + "g.ics", body=event("g"))
+    etag = r.headers["ETag"]
+    pause.href = "g.ics"
+    # a scheduling object (general path, hooks) over the plain one, held in the hooks
+    general = asyncio.create_task(dav.request("PUT", CAL + "g.ics", If_Match=etag,
+                                              body=ics("g", [THU])))
+    await pause.entered.wait()
+    plain = await dav.request("PUT", CAL + "g.ics", If_Match=etag,
+                              body=event("g", summary="plain"))
+    assert plain.status_code == 204, plain.text
+    assert verdicts[-1] == "written"  # the plain PUT took the one statement
+    pause.release.set()
+    r = await general
+    assert r.status_code == 412, r.text  # run again: the etag it matched is gone
+    assert "SUMMARY:plain" in await _body(dav, "g.ics")
+
+
+async def test_general_creates_race(dav, services: Services, pause) -> None:
+    await _calendar(services)  # the default calendar exists before the race
+    pause.href = "r.ics"
+    first = asyncio.create_task(dav.request("PUT", CAL + "r.ics", If_None_Match="*",
+                                            body=event("r", summary="one", extra=RECURRING)))
+    await pause.entered.wait()
+    second = await dav.request("PUT", CAL + "r.ics", If_None_Match="*",
+                               body=event("r", summary="two", extra=RECURRING))
+    assert second.status_code == 201, second.text
+    pause.release.set()
+    r = await first
+    assert r.status_code == 412, r.text
+    assert "SUMMARY:two" in await _body(dav, "r.ics")
+
+
+async def test_general_if_match_puts_race(dav, services: Services, pause) -> None:
+    r = await dav.request("PUT", CAL + "q.ics", body=event("q", extra=RECURRING))
+    assert r.status_code == 201
+    etag = r.headers["ETag"]
+    pause.href = "q.ics"
+    first = asyncio.create_task(dav.request("PUT", CAL + "q.ics", If_Match=etag,
+                                            body=event("q", summary="one", extra=RECURRING)))
+    await pause.entered.wait()
+    second = await dav.request("PUT", CAL + "q.ics", If_Match=etag,
+                               body=event("q", summary="two", extra=RECURRING))
+    assert second.status_code == 204, second.text
+    pause.release.set()
+    r = await first
+    assert r.status_code == 412, r.text
+    assert "SUMMARY:two" in await _body(dav, "q.ics")
+
+
+# --- DELETE ----------------------------------------------------------------------------
+
+
+async def test_if_match_delete_loses_to_put(dav, services: Services, pause) -> None:
+    r = await dav.request("PUT", CAL + "d.ics", body=event("d"))
+    etag = r.headers["ETag"]
+    pause.href = "d.ics"
+    delete = asyncio.create_task(dav.request("DELETE", CAL + "d.ics", If_Match=etag))
+    await pause.entered.wait()  # its If-Match passed; hooks run
+    put = await dav.request("PUT", CAL + "d.ics", If_Match=etag, body=event("d", summary="new"))
+    assert put.status_code == 204, put.text
+    pause.release.set()
+    r = await delete
+    assert r.status_code == 412, r.text
+    assert "SUMMARY:new" in await _body(dav, "d.ics")
+
+
+async def test_if_match_put_loses_to_delete(dav, services: Services, pause) -> None:
+    r = await dav.request("PUT", CAL + "e.ics", body=event("e", extra=RECURRING))
+    etag = r.headers["ETag"]
+    pause.href = "e.ics"
+    put = asyncio.create_task(dav.request("PUT", CAL + "e.ics", If_Match=etag,
+                                          body=event("e", summary="new", extra=RECURRING)))
+    await pause.entered.wait()
+    gone = await dav.request("DELETE", CAL + "e.ics", If_Match=etag)
+    assert gone.status_code == 204, gone.text
+    pause.release.set()
+    r = await put
+    assert r.status_code == 412, r.text  # not re-created over the removal
+    assert (await dav.request("GET", CAL + "e.ics")).status_code == 404
