@@ -5,7 +5,8 @@
 Prints, without asserting anything (timing belongs here, not in tests):
   * base_subject() on 300 KB subjects (RFC 5256 trailer stripping must stay linear);
   * parse_message() of a ~10 KB multipart message (parse-once at delivery);
-  * formatting 100,000 FETCH (UID FLAGS) lines (UID FETCH 1:* (FLAGS)).
+  * formatting 100,000 FETCH (UID FLAGS) lines (UID FETCH 1:* (FLAGS));
+  * a Depth-1 PROPFIND multistatus of 10,000 items (CalDAV).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from congvu.calendar import davxml
+from congvu.calendar.davxml import dav
 from congvu.mailserver.imap import responses as r
 from congvu.mailserver.mime import base_subject, parse_message
 
@@ -42,6 +45,17 @@ def message_10kb() -> bytes:
     return msg.as_bytes()
 
 
+def multistatus_10000() -> bytes:
+    ms = davxml.Multistatus(minimal=True)
+    for i in range(10_000):
+        ms.add(f"/dav/calendars/an/work/{i}.ics", {
+            dav("getetag"): f'"{i:032x}"',
+            dav("getcontenttype"): "text/calendar; charset=utf-8",
+            dav("resourcetype"): None,
+        }, not_found=[dav("displayname")])
+    return ms.to_bytes()
+
+
 def main() -> None:
     for n in (12_500, 25_000, 50_000):
         t = timed(lambda n=n: (base_subject("x" + " (fwd)" * n), base_subject("(fwd) " * n + "x")))
@@ -53,6 +67,8 @@ def main() -> None:
     t = timed(lambda: [r.fetch_response(i, [r.fetch_uid(i + 7), r.fetch_flags(flag_sets[i % 3])])
                        for i in range(1, 100_001)])
     print(f"100,000 FETCH (UID FLAGS) lines: {t * 1000:8.1f} ms")
+    t = timed(multistatus_10000)
+    print(f"PROPFIND Depth 1 multistatus, 10,000 items: {t * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
@@ -354,8 +353,8 @@ def test_namespaces() -> None:
     assert b"<C:calendar" in ET.tostring(davxml.el(caldav("calendar")))
 
 
-def test_depth1_propfind_over_10000_items_is_fast() -> None:
-    started = time.perf_counter()
+def test_depth1_propfind_over_10000_items() -> None:
+    # How long this takes is printed by bench/pure_paths.py, not asserted here.
     ms = davxml.Multistatus(minimal=True)
     for i in range(10_000):
         ms.add(f"/dav/calendars/an/work/{i}.ics", {
@@ -364,6 +363,4 @@ def test_depth1_propfind_over_10000_items_is_fast() -> None:
             dav("resourcetype"): None,
         }, not_found=[dav("displayname")])
     body = ms.to_bytes()
-    elapsed = time.perf_counter() - started
     assert len(_parse_ms(body)) == 10_000
-    assert elapsed < 1.0, elapsed  # ~40 ms here; generous for slow CI machines
