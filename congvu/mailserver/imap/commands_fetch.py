@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from functools import partial
+from typing import Any, TypeVar
 
 from congvu.mailserver.mime import section_bytes
 from congvu.store import flagcache
@@ -23,6 +26,9 @@ from . import responses as r
 from .state import SELECTED, allowed_in
 
 __all__ = ["FetchCommands"]
+
+_U = TypeVar("_U", bound=Sequence[int])
+_V = TypeVar("_V")
 
 _COLUMNS = {
     "INTERNALDATE": ("internal_date",),
@@ -50,6 +56,38 @@ _FLAG_CHUNK = 2500
 #: A FETCH (FLAGS) of at least this many messages makes the node copy a
 #: mailbox's flags (smaller ones use a copy only when there is one).
 _FLAG_CACHE_FROM = 500
+
+
+async def _pipelined(fetch: Callable[[int, int], Awaitable[tuple[_U, _V]]], first: int,
+                     later: int) -> AsyncGenerator[tuple[_U, _V], None]:
+    """Batches ``(uids, values)`` of ``fetch(after_uid, limit)``, the next asked
+    for before this one is yielded, so PostgreSQL works on it while the caller
+    formats and sends this one (two cores).
+
+    The first batch holds at most *first* rows (the client reads at once),
+    later ones *later*. Use it under :func:`contextlib.aclosing` inside the
+    connection's ``async with``: closing waits for a statement in flight, so
+    a connection never goes back to the pool with one.
+    """
+    limit = first
+    nxt: asyncio.Future[tuple[_U, _V]] | None = asyncio.ensure_future(fetch(0, limit))
+    try:
+        while nxt is not None:
+            batch = await nxt
+            got = batch[0]
+            if len(got) == limit:  # maybe more: ask now, format while it runs
+                limit = later
+                nxt = asyncio.ensure_future(fetch(got[-1], limit))
+                await asyncio.sleep(0)  # let it send the statement
+            else:
+                nxt = None
+            yield batch
+    finally:
+        if nxt is not None and not nxt.done():
+            # Never hand a connection with a statement in flight back to the pool.
+            await asyncio.wait([nxt])
+        if nxt is not None and nxt.done() and not nxt.cancelled():
+            nxt.exception()  # retrieved: no "never retrieved" warning
 
 
 def _merged(ranges: Any) -> list[tuple[int, int]]:
@@ -211,46 +249,31 @@ class FetchCommands:
         query = msgs.ColumnBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id, what,
                                    changedsince=changedsince)
         pos = 0
-        limit = _COLUMN_FIRST_BATCH
-        async with self.services.db.connection() as conn:
-            nxt: asyncio.Future[tuple[list[int], list[Any]]] | None = asyncio.ensure_future(
-                query.fetch(conn, 0, limit))
-            try:
-                while nxt is not None:
-                    ulist, vals = await nxt
-                    k = len(ulist)
-                    if k == limit:  # maybe more: ask now, format while it runs
-                        limit = _COLUMN_BATCH
-                        nxt = asyncio.ensure_future(query.fetch(conn, ulist[-1], limit))
-                        await asyncio.sleep(0)  # let it send the statement
+        async with (self.services.db.connection() as conn,
+                    aclosing(_pipelined(partial(query.fetch, conn), _COLUMN_FIRST_BATCH,
+                                        _COLUMN_BATCH)) as batches):
+            async for ulist, vals in batches:
+                k = len(ulist)
+                out = self._out
+                if k and uids.matches(pos, array("Q", ulist)):
+                    # The usual case: the batch is exactly the view's next k
+                    # messages, so sequence numbers simply count on.
+                    seqs = range(pos + 1, pos + k + 1)
+                    if with_uid:
+                        out.extend(map(fmt.__mod__, zip(seqs, ulist,
+                                                        map(env.__getitem__, vals))))
                     else:
-                        nxt = None
-                    out = self._out
-                    if k and uids.matches(pos, array("Q", ulist)):
-                        # The usual case: the batch is exactly the view's next k
-                        # messages, so sequence numbers simply count on.
-                        seqs = range(pos + 1, pos + k + 1)
-                        if with_uid:
-                            out.extend(map(fmt.__mod__, zip(seqs, ulist,
-                                                            map(env.__getitem__, vals))))
-                        else:
-                            out.extend(map(fmt.__mod__, zip(seqs, map(env.__getitem__, vals))))
-                        pos += k
-                    else:
-                        for uid, val in zip(ulist, vals):
-                            i = uids.position(uid)
-                            if i < 0:
-                                continue  # not (yet) in this session's view
-                            out.append(fmt % (i + 1, uid, env[val]) if with_uid
-                                       else fmt % (i + 1, env[val]))
-                            pos = i + 1
-                    await self.flush()
-            finally:
-                if nxt is not None and not nxt.done():
-                    # Never hand a connection with a statement in flight back to the pool.
-                    await asyncio.wait([nxt])
-                if nxt is not None and nxt.done() and not nxt.cancelled():
-                    nxt.exception()  # retrieved: no "never retrieved" warning
+                        out.extend(map(fmt.__mod__, zip(seqs, map(env.__getitem__, vals))))
+                    pos += k
+                else:
+                    for uid, val in zip(ulist, vals):
+                        i = uids.position(uid)
+                        if i < 0:
+                            continue  # not (yet) in this session's view
+                        out.append(fmt % (i + 1, uid, env[val]) if with_uid
+                                   else fmt % (i + 1, env[val]))
+                        pos = i + 1
+                await self.flush()
 
     async def _stream_flags(self: Any, sel: Any, ranges: Any, with_uid: bool) -> None:
         """``UID FETCH 1:* (FLAGS)``, the resync favourite (Thunderbird, mbsync).
@@ -290,42 +313,27 @@ class FetchCommands:
         query = msgs.FlagBatches(ref.owner_id, ref.mailbox_id, ranges, ref.reader_id,
                                  seen_modseq=sel.known_modseq, keep=sorted(sel.pending))
         pos = 0
-        limit = _FLAG_FIRST_BATCH
-        async with self.services.db.connection() as conn:
-            nxt: asyncio.Future[tuple[array, list[bytes]]] | None = asyncio.ensure_future(
-                query.fetch(conn, 0, limit))
-            try:
-                while nxt is not None:
-                    got, flags = await nxt
-                    k = len(got)
-                    if k == limit:  # maybe more: ask now, format while it runs
-                        limit = _FLAG_BATCH
-                        nxt = asyncio.ensure_future(query.fetch(conn, got[-1], limit))
-                        await asyncio.sleep(0)  # let it send the statement
-                    else:
-                        nxt = None
-                    if k and view.matches(pos, got):
-                        # The usual case: sequence numbers simply count on.
-                        seqs = range(pos + 1, pos + k + 1)
-                        self.send(b"".join(map(fmt.__mod__, zip(seqs, got, flags) if with_uid
-                                               else zip(seqs, flags))))
-                        pos += k
-                    else:
-                        out = self._out
-                        for uid, text in sorted(zip(got, flags)):
-                            i = view.position(uid)
-                            if i < 0:
-                                continue  # not in this session's view
-                            out.append(fmt % (i + 1, uid, text) if with_uid
-                                       else fmt % (i + 1, text))
-                            pos = i + 1
-                    await self.flush()
-            finally:
-                if nxt is not None and not nxt.done():
-                    # Never hand a connection with a statement in flight back to the pool.
-                    await asyncio.wait([nxt])
-                if nxt is not None and nxt.done() and not nxt.cancelled():
-                    nxt.exception()  # retrieved: no "never retrieved" warning
+        async with (self.services.db.connection() as conn,
+                    aclosing(_pipelined(partial(query.fetch, conn), _FLAG_FIRST_BATCH,
+                                        _FLAG_BATCH)) as batches):
+            async for got, flags in batches:
+                k = len(got)
+                if k and view.matches(pos, got):
+                    # The usual case: sequence numbers simply count on.
+                    seqs = range(pos + 1, pos + k + 1)
+                    self.send(b"".join(map(fmt.__mod__, zip(seqs, got, flags) if with_uid
+                                           else zip(seqs, flags))))
+                    pos += k
+                else:
+                    out = self._out
+                    for uid, text in sorted(zip(got, flags)):
+                        i = view.position(uid)
+                        if i < 0:
+                            continue  # not in this session's view
+                        out.append(fmt % (i + 1, uid, text) if with_uid
+                                   else fmt % (i + 1, text))
+                        pos = i + 1
+                await self.flush()
         if warm:
             self.hub.warm_flags(ref.owner_id, ref.mailbox_id)
 
