@@ -30,6 +30,7 @@ from congvu.services import Services
 from congvu.store import calendars as cal_repo
 from congvu.store import scheduling as sched_repo
 from congvu.store.errors import NotFound
+from congvu.store.periodic import every, node_lock
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +47,21 @@ async def expire(services: Services, days: int | None = None) -> int:
     if days <= 0:
         return 0
     removed = 0
-    async with services.db.connection() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)",
-                                   sched_repo.INBOX_EXPIRY_LOCK):
+    async with (services.db.connection() as conn,
+                node_lock(conn, sched_repo.INBOX_EXPIRY_LOCK) as mine):
+        if not mine:
             return 0  # another node is expiring
-        try:
-            while True:
-                found = await sched_repo.expired_inbox_messages(conn, days, BATCH)
-                if not found:
-                    break
-                done = 0
-                for (owner_id, calendar_id), group in groupby(found, key=lambda f: f[:2]):
-                    done += await _expire_inbox(conn, owner_id, calendar_id,
-                                                [href for _, _, href in group], days)
-                removed += done
-                if done == 0 or len(found) < BATCH:
-                    break  # the rest was renewed meanwhile: next round
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", sched_repo.INBOX_EXPIRY_LOCK)
+        while True:
+            found = await sched_repo.expired_inbox_messages(conn, days, BATCH)
+            if not found:
+                break
+            done = 0
+            for (owner_id, calendar_id), group in groupby(found, key=lambda f: f[:2]):
+                done += await _expire_inbox(conn, owner_id, calendar_id,
+                                            [href for _, _, href in group], days)
+            removed += done
+            if done == 0 or len(found) < BATCH:
+                break  # the rest was renewed meanwhile: next round
     return removed
 
 
@@ -95,16 +93,9 @@ class InboxExpiry:
 
 
 async def _loop(services: Services, interval: float) -> None:
-    while True:
-        try:
-            n = await expire(services)
-            if n:
-                log.info("schedule inboxes: removed %d expired scheduling messages", n)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("schedule-inbox expiry failed; will retry")
-        await asyncio.sleep(interval)
+    await every(interval, lambda: expire(services), log,
+                "schedule inboxes: removed %d expired scheduling messages",
+                "schedule-inbox expiry failed; will retry")
 
 
 async def start_from_services(services: Services,

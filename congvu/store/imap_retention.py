@@ -17,6 +17,7 @@ import asyncpg
 
 from .db import Database
 from .imapstore import notify
+from .periodic import node_lock
 
 __all__ = ["PURGE_LOCK", "RestoreResult", "purge", "restore"]
 
@@ -34,32 +35,29 @@ class RestoreResult:
 async def purge(db: Database, retention_days: int) -> int:
     """Delete what has been expunged for longer than the retention period."""
     total = 0
-    async with db.connection() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PURGE_LOCK):
+    async with db.connection() as conn, node_lock(conn, PURGE_LOCK) as mine:
+        if not mine:
             return 0  # another node is purging
-        try:
-            while True:
-                async with conn.transaction():
-                    rows = await conn.fetch(
-                        "DELETE FROM mailbox_messages WHERE ctid = ANY(ARRAY("
-                        " SELECT ctid FROM mailbox_messages WHERE expunged_at IS NOT NULL"
-                        " AND expunged_at < now() - make_interval(days => $1) LIMIT $2))"
-                        " RETURNING sha256",
-                        retention_days, BATCH,
-                    )
-                    if not rows:
-                        break
-                    total += len(rows)
-                    shas = list({r["sha256"] for r in rows})
-                    # A blob goes when no row refers to it; the lock on the row
-                    # makes a concurrent delivery of the same bytes wait or retry.
-                    await conn.execute(
-                        "DELETE FROM message_blobs b WHERE b.sha256 = ANY($1::bytea[])"
-                        " AND NOT EXISTS (SELECT 1 FROM mailbox_messages m"
-                        " WHERE m.sha256 = b.sha256)", shas,
-                    )
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", PURGE_LOCK)
+        while True:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "DELETE FROM mailbox_messages WHERE ctid = ANY(ARRAY("
+                    " SELECT ctid FROM mailbox_messages WHERE expunged_at IS NOT NULL"
+                    " AND expunged_at < now() - make_interval(days => $1) LIMIT $2))"
+                    " RETURNING sha256",
+                    retention_days, BATCH,
+                )
+                if not rows:
+                    break
+                total += len(rows)
+                shas = list({r["sha256"] for r in rows})
+                # A blob goes when no row refers to it; the lock on the row
+                # makes a concurrent delivery of the same bytes wait or retry.
+                await conn.execute(
+                    "DELETE FROM message_blobs b WHERE b.sha256 = ANY($1::bytea[])"
+                    " AND NOT EXISTS (SELECT 1 FROM mailbox_messages m"
+                    " WHERE m.sha256 = b.sha256)", shas,
+                )
     return total
 
 

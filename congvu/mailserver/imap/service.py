@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from congvu import server as _server
 from congvu.services import Services
 from congvu.store import imap_retention
+from congvu.store.periodic import every
 
 from .notify import NotifyHub
 from .session import Session
@@ -73,16 +74,9 @@ class ImapServer:
 
 
 async def _retention_loop(services: Services) -> None:
-    while True:
-        try:
-            purged = await imap_retention.purge(services.db, services.settings.retention_days)
-            if purged:
-                log.info("retention: purged %d expunged messages", purged)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("retention purge failed; will retry")
-        await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+    await every(RETENTION_INTERVAL_SECONDS,
+                lambda: imap_retention.purge(services.db, services.settings.retention_days),
+                log, "retention: purged %d expunged messages", "retention purge failed; will retry")
 
 
 async def start_imap(services: Services, *, port: int | None = None,
