@@ -19,6 +19,8 @@ from congvu.directory.service import Directory
 from congvu.mailserver.smtp.dnsresolve import StaticResolver
 from congvu.mailserver.smtp.service import SmtpServer, start_smtp
 from congvu.services import Services
+from congvu.store import calendar_put
+from congvu.store import calendars as repo
 from congvu.web.app import build_app
 
 PASSWORD = "Mật-khẩu-2026!"
@@ -42,6 +44,29 @@ def event(uid: str, start: str = "20261201T020000Z", end: str = "20261201T030000
         f"SUMMARY:{summary}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n"
     ).encode()
 
+
+
+async def an_calendar(services: Services) -> repo.Calendar:
+    """AN's default calendar as stored now (made on first use)."""
+    account = await services.directory.get_account(AN)
+    async with services.db.connection() as conn:
+        return await repo.default_calendar(conn, repo.account_owner(account))
+
+
+@pytest.fixture
+def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The verdict of each one-statement PUT (congvu.store.calendar_put), in order."""
+    seen: list[str] = []
+    for name in ("put_plain", "put_plain_by_name"):
+        real = getattr(calendar_put, name)
+
+        async def spy(*args, real=real, **kwargs):
+            result = await real(*args, **kwargs)
+            seen.append(result.verdict)
+            return result
+
+        monkeypatch.setattr(calendar_put, name, spy)
+    return seen
 
 class Dav:
     """An httpx client per user against the in-process app."""

@@ -25,32 +25,11 @@ from congvu.calendar.objects import index_of, parse
 from congvu.services import Services
 from congvu.store import calendar_put
 from congvu.store import calendars as repo
-from tests.caldav.conftest import AN, THU, event
+from tests.caldav.conftest import AN, THU, an_calendar, event
 from tests.caldav.sched_helpers import ics
 
 CAL = f"/dav/calendars/users/{AN}/calendar/"
 RECURRING = "RRULE:FREQ=DAILY;COUNT=3\r\n"  # bounded series: the general path
-
-
-@pytest.fixture
-def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    for name in ("put_plain", "put_plain_by_name"):
-        real = getattr(calendar_put, name)
-
-        async def spy(*args, real=real, **kwargs):
-            result = await real(*args, **kwargs)
-            seen.append(result.verdict)
-            return result
-
-        monkeypatch.setattr(calendar_put, name, spy)
-    return seen
-
-
-async def _calendar(services: Services) -> repo.Calendar:
-    account = await services.directory.get_account(AN)
-    async with services.db.connection() as conn:
-        return await repo.default_calendar(conn, repo.account_owner(account))
 
 
 async def _waiting(services: Services, n: int) -> None:
@@ -127,7 +106,7 @@ async def test_if_match_puts_one_wins(dav, services: Services, verdicts) -> None
     r = await dav.request("PUT", CAL + "m.ics", body=event("m"))
     assert r.status_code == 201
     etag = r.headers["ETag"]
-    async with Held(services, await _calendar(services)):
+    async with Held(services, await an_calendar(services)):
         one = asyncio.create_task(dav.request("PUT", CAL + "m.ics", If_Match=etag,
                                               body=event("m", summary="one")))
         two = asyncio.create_task(dav.request("PUT", CAL + "m.ics", If_Match=etag,
@@ -143,7 +122,7 @@ async def test_if_match_puts_one_wins(dav, services: Services, verdicts) -> None
 
 
 async def test_if_none_match_creates_one_wins(dav, services: Services, verdicts) -> None:
-    async with Held(services, await _calendar(services)):
+    async with Held(services, await an_calendar(services)):
         one = asyncio.create_task(dav.request("PUT", CAL + "n.ics", If_None_Match="*",
                                               body=event("n", summary="one")))
         two = asyncio.create_task(dav.request("PUT", CAL + "n.ics", If_None_Match="*",
@@ -159,7 +138,7 @@ async def test_object_becoming_scheduling_object_is_not_overwritten(
         dav, services: Services, verdicts) -> None:
     r = await dav.request("PUT", CAL + "s.ics", body=event("s"))
     etag = r.headers["ETag"]
-    cal = await _calendar(services)
+    cal = await an_calendar(services)
     scheduled = ics("s", [THU]).decode()
     async with Held(services, cal) as held:
         put = asyncio.create_task(dav.request("PUT", CAL + "s.ics", If_Match=etag,
@@ -178,7 +157,7 @@ async def test_object_becoming_scheduling_object_is_not_overwritten(
 
 async def test_nothing_removed_when_nothing_written(dav, services: Services) -> None:
     """A one-statement PUT that loses removes no tombstone (nor instances) either."""
-    cal = await _calendar(services)
+    cal = await an_calendar(services)
     assert (await dav.request("PUT", CAL + "src.ics", body=event("src"))).status_code == 201
     assert (await dav.request("PUT", CAL + "t.ics", body=event("t"))).status_code == 201
     assert (await dav.request("DELETE", CAL + "t.ics")).status_code == 204
@@ -241,7 +220,7 @@ async def test_general_if_match_put_loses_to_plain_put(dav, services: Services, 
 
 
 async def test_general_creates_race(dav, services: Services, pause) -> None:
-    await _calendar(services)  # the default calendar exists before the race
+    await an_calendar(services)  # the default calendar exists before the race
     pause.href = "r.ics"
     first = asyncio.create_task(dav.request("PUT", CAL + "r.ics", If_None_Match="*",
                                             body=event("r", summary="one", extra=RECURRING)))

@@ -9,46 +9,23 @@ answer and the stored state, and which path answered.
 
 from __future__ import annotations
 
-import pytest
 
 from congvu.calendar import hooks
 from congvu.services import Services
-from congvu.store import calendar_put
 from congvu.store import calendars as repo
-from tests.caldav.conftest import AN, THU, event
+from tests.caldav.conftest import AN, THU, an_calendar, event
 from tests.caldav.sched_helpers import copy, ics
 
 CAL = f"/dav/calendars/users/{AN}/calendar/"
 
 
-@pytest.fixture
-def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    for name in ("put_plain", "put_plain_by_name"):
-        real = getattr(calendar_put, name)
-
-        async def spy(*args, real=real, **kwargs):
-            result = await real(*args, **kwargs)
-            seen.append(result.verdict)
-            return result
-
-        monkeypatch.setattr(calendar_put, name, spy)
-    return seen
-
-
-async def _calendar(services: Services) -> repo.Calendar:
-    account = await services.directory.get_account(AN)
-    async with services.db.connection() as conn:
-        return await repo.default_calendar(conn, repo.account_owner(account))
-
-
 async def test_create_replace_and_preconditions(dav, services: Services, verdicts) -> None:
-    token0 = (await _calendar(services)).sync_token
+    token0 = (await an_calendar(services)).sync_token
     r = await dav.request("PUT", CAL + "a.ics", body=event("a"))
     assert r.status_code == 201 and r.headers["ETag"]
     etag = r.headers["ETag"]
     assert (await dav.request("GET", CAL + "a.ics")).headers["ETag"] == etag
-    token1 = (await _calendar(services)).sync_token
+    token1 = (await an_calendar(services)).sync_token
     assert token1 != token0
 
     # If-None-Match: * on an existing object, a wrong If-Match: 412, nothing changes
@@ -59,7 +36,7 @@ async def test_create_replace_and_preconditions(dav, services: Services, verdict
     assert r.status_code == 412
     r = await dav.request("PUT", CAL + "new.ics", body=event("new"), If_Match="*")
     assert r.status_code == 412
-    assert (await _calendar(services)).sync_token == token1
+    assert (await an_calendar(services)).sync_token == token1
     assert "SUMMARY:x" not in (await dav.request("GET", CAL + "a.ics")).text
 
     r = await dav.request("PUT", CAL + "a.ics", body=event("a", summary="Họp lại"),
@@ -74,25 +51,25 @@ async def test_create_replace_and_preconditions(dav, services: Services, verdict
                         "written", "written", "written"]
     # a sync from token1 sees a and b changed, nothing removed
     async with services.db.connection() as conn:
-        changes = await repo.changes_since(conn, await _calendar(services), token1)
+        changes = await repo.changes_since(conn, await an_calendar(services), token1)
     assert sorted(o.href for o in changes.changed) == ["a.ics", "b.ics"]
     assert changes.removed == []
 
 
 async def test_recreated_href_leaves_no_tombstone(dav, services: Services, verdicts) -> None:
-    await _calendar(services)  # made on first use (by the general path)
+    await an_calendar(services)  # made on first use (by the general path)
     assert (await dav.request("PUT", CAL + "c.ics", body=event("c"))).status_code == 201
-    token = (await _calendar(services)).sync_token
+    token = (await an_calendar(services)).sync_token
     assert (await dav.request("DELETE", CAL + "c.ics")).status_code == 204
     assert (await dav.request("PUT", CAL + "c.ics", body=event("c2"))).status_code == 201
     async with services.db.connection() as conn:
-        changes = await repo.changes_since(conn, await _calendar(services), token)
+        changes = await repo.changes_since(conn, await an_calendar(services), token)
     assert [o.href for o in changes.changed] == ["c.ics"] and changes.removed == []
     assert verdicts == ["written", "written"]
 
 
 async def test_what_the_general_path_decides(dav, services: Services, verdicts) -> None:
-    await _calendar(services)
+    await an_calendar(services)
     assert (await dav.request("PUT", CAL + "d.ics", body=event("d"))).status_code == 201
     # the UID at another href: the general path moves the object there
     # (Thunderbird files an invitation under a new href)
@@ -129,7 +106,7 @@ async def test_hooks_run_when_one_is_not_scheduling_only(dav, monkeypatch, verdi
 
 
 async def test_own_calendars_by_name(dav, services: Services, verdicts) -> None:
-    await _calendar(services)
+    await an_calendar(services)
     r = await dav.request("MKCALENDAR", f"/dav/calendars/users/{AN}/viec-rieng/")
     assert r.status_code == 201
     r = await dav.request("PUT", f"/dav/calendars/users/{AN}/viec-rieng/x.ics", body=event("x"))
