@@ -24,6 +24,27 @@ async def _select(port: int, mailbox: str = "INBOX", pre: str | None = None) -> 
     return c
 
 
+async def _views_around_expunges(services: Services, port: int, subject: str, *,
+                                 seen_odd: bool = False,
+                                 uid7_flags: str = "\\Deleted") -> tuple[Raw, Raw]:
+    """Messages "<subject> 1".."<subject> 8" (odd ones \\Seen if ``seen_odd``);
+    session b expunges UIDs 2 and 5 (kept for retention) before session a
+    selects (a's view: UIDs 1 3 4 6 7 8); then b expunges UID 7 (flags
+    ``uid7_flags`` set first) and "<subject> 9" arrives, neither reported to a.
+    Returns (a, b)."""
+    for i in range(1, 9):
+        await deliver(services, AN, message(f"{subject} {i}"),
+                      flags=("\\Seen",) if seen_odd and i % 2 else ())
+    b = await _select(port)
+    assert ok(await b.cmd("STORE 2,5 +FLAGS.SILENT (\\Deleted)"))
+    assert ok(await b.cmd("EXPUNGE"))  # UIDs 2 and 5: retained, out of sight
+    a = await _select(port)  # view: UIDs 1 3 4 6 7 8
+    assert ok(await b.cmd(f"UID STORE 7 +FLAGS.SILENT ({uid7_flags})"))
+    assert ok(await b.cmd("UID EXPUNGE 7"))
+    await deliver(services, AN, message(f"{subject} 9"))
+    return a, b
+
+
 async def test_expunge_from_another_session_waits_for_an_allowed_moment(imap, services):
     for s in "abc":
         await deliver(services, AN, message(s))
@@ -260,15 +281,8 @@ async def test_flags_resync_in_batches_around_retained_and_unreported_expunges(
 
     monkeypatch.setattr(commands_fetch, "_FLAG_FIRST_BATCH", 2)
     monkeypatch.setattr(commands_fetch, "_FLAG_BATCH", 3)
-    for i in range(1, 9):
-        await deliver(services, AN, message(f"m{i}"), flags=("\\Seen",) if i % 2 else ())
-    b = await _select(imap.port)
-    assert ok(await b.cmd("STORE 2,5 +FLAGS.SILENT (\\Deleted)"))
-    assert ok(await b.cmd("EXPUNGE"))  # UIDs 2 and 5: retained, out of sight
-    a = await _select(imap.port)  # view: UIDs 1 3 4 6 7 8
-    assert ok(await b.cmd("UID STORE 7 +FLAGS.SILENT (\\Deleted $Done)"))
-    assert ok(await b.cmd("UID EXPUNGE 7"))
-    await deliver(services, AN, message("m9"))
+    a, b = await _views_around_expunges(services, imap.port, "m", seen_odd=True,
+                                        uid7_flags="\\Deleted $Done")
     lines = await a.cmd("FETCH 1:* (FLAGS)")
     assert lines[:-1] == [b"* 1 FETCH (FLAGS (\\Seen))\r\n", b"* 2 FETCH (FLAGS (\\Seen))\r\n",
                           b"* 3 FETCH (FLAGS ())\r\n", b"* 4 FETCH (FLAGS ())\r\n",
@@ -403,15 +417,7 @@ async def test_envelope_fetch_in_batches_around_retained_and_unreported_expunges
 
     monkeypatch.setattr(commands_fetch, "_COLUMN_FIRST_BATCH", 2)
     monkeypatch.setattr(commands_fetch, "_COLUMN_BATCH", 3)
-    for i in range(1, 9):
-        await deliver(services, AN, message(f"Env {i}"))
-    b = await _select(imap.port)
-    assert ok(await b.cmd("STORE 2,5 +FLAGS.SILENT (\\Deleted)"))
-    assert ok(await b.cmd("EXPUNGE"))  # UIDs 2 and 5: retained, out of sight
-    a = await _select(imap.port)  # view: UIDs 1 3 4 6 7 8
-    assert ok(await b.cmd("UID STORE 7 +FLAGS.SILENT (\\Deleted)"))
-    assert ok(await b.cmd("UID EXPUNGE 7"))
-    await deliver(services, AN, message("Env 9"))
+    a, b = await _views_around_expunges(services, imap.port, "Env")
 
     def subjects(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
         # The ENVELOPE keeps the subject as sent: =?utf-8?q?Env_N?=
