@@ -20,7 +20,6 @@ FETCHes read the database). Least recently used entries go first beyond
 
 from __future__ import annotations
 
-import sys
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from .errors import NotFound
-from .uidruns import UidRuns
+from .uidruns import UidRuns, unpack_uids
 
 __all__ = ["FlagCache", "FlagState", "flag_state"]
 
@@ -76,12 +75,9 @@ class FlagState:
 
 
 def _unpack(packed: bytes | None, text: str | None) -> tuple[array, list[bytes]]:
-    uids = array("Q")
     if packed is None or text is None:
-        return uids, []
-    uids.frombytes(packed)
-    if sys.byteorder == "little":
-        uids.byteswap()
+        return array("Q"), []
+    uids = unpack_uids(packed)
     flags = text.encode("utf-8").split(b"\n")
     if len(flags) != len(uids):  # a newline inside a flag after all
         raise ValueError("flag texts do not line up with UIDs")

@@ -17,7 +17,6 @@ everything else in ``mailbox_messages.flags``. ``None`` means the owner.
 from __future__ import annotations
 
 import json
-import sys
 from array import array
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import asyncpg
 
 from .errors import NotFound
 from .imapstore import DELETED, SEEN, notify
+from .uidruns import unpack_uids
 
 __all__ = [
     "AppendResult",
@@ -358,12 +358,9 @@ class FlagBatches:
         # fetchrow, not prepare(): the connection's statement cache keeps the
         # parsed statement, so a repeated FETCH costs one round trip a batch.
         packed, text = await conn.fetchrow(self.sql, *values)
-        uids = array("Q")
+        uids = unpack_uids(packed)
         if packed is None:
             return uids, []
-        uids.frombytes(packed)
-        if sys.byteorder == "little":
-            uids.byteswap()
         flags = text.encode("utf-8").split(b"\n")
         if len(flags) != len(uids):  # a newline in a flag after all: one text per row
             rows = await conn.fetch("SELECT f FROM (" + self.inner + ") AS s ORDER BY uid",

@@ -13,16 +13,14 @@ modified UTF-7 is a wire matter (RFC 3501 §5.1.3).
 from __future__ import annotations
 
 import json
-import sys
 import time
-from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import asyncpg
 
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .uidruns import UidRuns
+from .uidruns import UidRuns, unpack_uids
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -434,12 +432,7 @@ async def _visible_uids(conn: asyncpg.Connection, account_id: int, mailbox_id: i
         "WHERE account_id = $1 AND mailbox_id = $2 AND expunged_at IS NULL",
         account_id, mailbox_id,
     )
-    uids = array("Q")
-    if packed:
-        uids.frombytes(packed)
-        if sys.byteorder == "little":
-            uids.byteswap()
-    return UidRuns.from_sorted(uids)
+    return UidRuns.from_sorted(unpack_uids(packed))
 
 
 async def select_state(conn: asyncpg.Connection, account_id: int, mailbox: int | str,
