@@ -35,6 +35,8 @@ from .accounts import _SELECT as _ACCOUNT_SELECT
 from .accounts import Account, _account
 from .calendars import (
     _OBJ_COLS,
+    _UPSERT_INTO,
+    _UPSERT_ON_CONFLICT,
     DEFAULT_NAMES,
     SPECIAL_NAMES,
     Calendar,
@@ -182,21 +184,12 @@ gone AS (
 old_instances AS (
     DELETE FROM calendar_instances i USING v
     WHERE i.owner_id = v.owner_id AND i.calendar_id = v.calendar_id AND i.href = v.href)
-INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
-    first_start, last_end, recurring, span_bucket, class, schedule_tag, modseq, size,
-    instances_indexed, floating_tz, in_inbox)
+{_UPSERT_INTO}
 SELECT v.owner_id, v.calendar_id, v.href, v.uid, v.etag, v.ics, v.component, v.first_start,
        v.last_end, v.recurring, v.span_bucket, v.class, v.schedule_tag, seq.sync_seq, v.size,
        v.instances_indexed, v.floating_tz, seq.in_inbox
 FROM v JOIN seq ON seq.owner_id = v.owner_id AND seq.id = v.calendar_id
-ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
-    uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
-    component = EXCLUDED.component, first_start = EXCLUDED.first_start,
-    last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
-    span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
-    schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
-    size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
-    floating_tz = EXCLUDED.floating_tz, updated_at = now()
+{_UPSERT_ON_CONFLICT}
 RETURNING {", ".join(c.strip() for c in _OBJ_COLS.split(","))}"""
 
 

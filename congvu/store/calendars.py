@@ -205,6 +205,20 @@ _OBJ_COLS = """owner_id, calendar_id, href, uid, etag, ics, component, first_sta
                recurring, class, schedule_tag, modseq, size, updated_at"""
 _META_COLS = _OBJ_COLS.replace(" ics,", " ''::text AS ics,")
 
+# The upsert of one stored object (put_object; calendar_batch.put_objects over
+# many): the row it inserts, and what a write over an existing href replaces.
+_UPSERT_INTO = """INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
+    first_start, last_end, recurring, span_bucket, class, schedule_tag, modseq, size,
+    instances_indexed, floating_tz, in_inbox)"""
+_UPSERT_ON_CONFLICT = """ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
+    uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
+    component = EXCLUDED.component, first_start = EXCLUDED.first_start,
+    last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
+    span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
+    schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
+    size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
+    floating_tz = EXCLUDED.floating_tz, updated_at = now()"""
+
 
 def _object(r: asyncpg.Record) -> StoredObject:
     return StoredObject(
@@ -497,20 +511,11 @@ async def put_object(
             old_instances AS (
                 DELETE FROM calendar_instances
                 WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
-            INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
-                first_start, last_end, recurring, span_bucket, class, schedule_tag, modseq, size,
-                instances_indexed, floating_tz, in_inbox)
+            {_UPSERT_INTO}
             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15,
                    $16, seq.in_inbox
             FROM seq
-            ON CONFLICT (owner_id, calendar_id, href) DO UPDATE SET
-                uid = EXCLUDED.uid, etag = EXCLUDED.etag, ics = EXCLUDED.ics,
-                component = EXCLUDED.component, first_start = EXCLUDED.first_start,
-                last_end = EXCLUDED.last_end, recurring = EXCLUDED.recurring,
-                span_bucket = EXCLUDED.span_bucket, class = EXCLUDED.class,
-                schedule_tag = EXCLUDED.schedule_tag, modseq = EXCLUDED.modseq,
-                size = EXCLUDED.size, instances_indexed = EXCLUDED.instances_indexed,
-                floating_tz = EXCLUDED.floating_tz, updated_at = now()
+            {_UPSERT_ON_CONFLICT}
             WHERE $17::bigint = -1 OR calendar_objects.modseq = $17::bigint
             RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
         cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
