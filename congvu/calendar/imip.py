@@ -105,6 +105,24 @@ def carries_calendar(raw: bytes) -> bool:
     return b"text/calendar" in head or b"application/ics" in head
 
 
+def trusted_imip(raw: bytes, trusted: bool, methods: tuple[str, ...]) -> tuple[str, bytes] | None:
+    """(METHOD, iTIP message) of an email a delivery hook acts on: one that
+    passed DMARC (a failed one is moved to Junk and never changes a calendar)
+    and carries one of ``methods``; None otherwise."""
+    if not trusted:
+        return None
+    found = itip.extract_imip(raw)
+    return found if found is not None and found[0] in methods else None
+
+
+def add_delivery_hook(hook: Any) -> None:
+    """Add ``hook`` to SMTP delivery unless one of its class is there already."""
+    from congvu.mailserver.smtp import policy
+
+    if not any(isinstance(h, type(hook)) for h in policy.DELIVERY_HOOKS):
+        policy.DELIVERY_HOOKS.append(hook)
+
+
 class ImipReplyHook:
     """Apply iMIP REPLYs delivered to local organizers (RFC 6047 §3, RFC 5546 §3.2.3)."""
 
@@ -118,10 +136,8 @@ class ImipReplyHook:
         """Apply the REPLY for every local organizer among ``account_ids``; count them."""
         from congvu.calendar import scheduling  # imports the store of calendars
 
-        if not trusted:
-            return 0  # failed DMARC (moved to Junk): never let it change a calendar
-        found = itip.extract_imip(raw)
-        if found is None or found[0] != "REPLY":
+        found = trusted_imip(raw, trusted, ("REPLY",))
+        if found is None:
             return 0
         reply = found[1]
         senders = _senders(envelope_sender, raw)
@@ -139,14 +155,6 @@ class ImipReplyHook:
         return applied
 
 
-def _hooks() -> list[Any]:
-    from congvu.mailserver.smtp import policy
-
-    return policy.DELIVERY_HOOKS
-
-
 def register() -> None:
     """Add the iMIP REPLY hook to SMTP delivery (once)."""
-    hooks = _hooks()
-    if not any(isinstance(h, ImipReplyHook) for h in hooks):
-        hooks.append(ImipReplyHook())
+    add_delivery_hook(ImipReplyHook())

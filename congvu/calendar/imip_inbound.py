@@ -43,7 +43,7 @@ import asyncpg
 
 from congvu.calendar import itip, objects, schedplan, scheduling
 from congvu.calendar.ical import InvalidCalendarData, load_calendar
-from congvu.calendar.imip import _senders, carries_calendar
+from congvu.calendar.imip import _senders, add_delivery_hook, carries_calendar, trusted_imip
 from congvu.calendar.schedplan import email_of
 from congvu.store import accounts as accounts_repo
 from congvu.store import audit as audit_repo
@@ -128,10 +128,8 @@ class ImipRequestHook:
     async def run(self, conn: asyncpg.Connection, services: Services, envelope_sender: str,
                   raw: bytes, account_ids: Sequence[int], trusted: bool) -> int:
         """Deliver to every invited local attendee among ``account_ids``; count them."""
-        if not trusted:
-            return 0  # quarantined by DMARC: never near a calendar
-        found = itip.extract_imip(raw)
-        if found is None or found[0] not in ("REQUEST", "CANCEL"):
+        found = trusted_imip(raw, trusted, ("REQUEST", "CANCEL"))
+        if found is None:
             return 0
         method, message = found
         try:
@@ -208,7 +206,4 @@ class ImipRequestHook:
 
 def register() -> None:
     """Add the hook to SMTP delivery (once)."""
-    from congvu.mailserver.smtp import policy
-
-    if not any(isinstance(h, ImipRequestHook) for h in policy.DELIVERY_HOOKS):
-        policy.DELIVERY_HOOKS.append(ImipRequestHook())
+    add_delivery_hook(ImipRequestHook())
