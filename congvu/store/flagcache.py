@@ -173,8 +173,9 @@ def _caught_up(old: FlagState, modseq: int, uids: array, flags: list[bytes],
 class FlagCache:
     def __init__(self, max_messages: int = 2_000_000) -> None:
         self.max_messages = max_messages
+        # Entries are never changed once put (see _caught_up), so an entry's
+        # size is len(st.set_of) for as long as it is held.
         self._entries: OrderedDict[tuple[int, int], FlagState] = OrderedDict()
-        self._sizes: dict[tuple[int, int], int] = {}
         self._total = 0
 
     def get(self, account_id: int, mailbox_id: int) -> FlagState | None:
@@ -191,7 +192,6 @@ class FlagCache:
         if size > self.max_messages:
             return
         self._entries[key] = st
-        self._sizes[key] = size
         self._total += size
         while self._total > self.max_messages:
             first = next(iter(self._entries))
@@ -199,5 +199,6 @@ class FlagCache:
 
     def drop(self, account_id: int, mailbox_id: int) -> None:
         key = (account_id, mailbox_id)
-        if self._entries.pop(key, None) is not None:
-            self._total -= self._sizes.pop(key)
+        st = self._entries.pop(key, None)
+        if st is not None:
+            self._total -= len(st.set_of)
