@@ -78,6 +78,16 @@ def ranges_join(p: Params, ranges: Sequence[tuple[int, int]]) -> str:
             " ON m.uid BETWEEN r.lo AND r.hi")
 
 
+def uid_restriction(p: Params, ranges: Sequence[tuple[int, int]]) -> tuple[str, str]:
+    """``(join, condition)`` restricting ``m.uid`` to inclusive UID ranges: one
+    range (``1:*`` and the like) is a plain index range scan, a condition to
+    AND after the WHERE; several are :func:`ranges_join`."""
+    if len(ranges) == 1:
+        return "", (f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
+                    f" AND {p.add(ranges[0][1])}::bigint")
+    return ranges_join(p, ranges), ""
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A row changed after a modseq: new, flags changed, or expunged."""
@@ -182,15 +192,11 @@ async def fetch_rows(
         _FETCH_COLS[c] if c in wanted else "NULL" for c in _ROW_ORDER
     ]
     blob = any(_FETCH_COLS[c].startswith("b.") for c in wanted)
-    sql = "SELECT " + ", ".join(select) + " FROM mailbox_messages m"
-    if len(ranges) != 1:
-        sql += ranges_join(p, ranges)
+    join, cond = uid_restriction(p, ranges)
+    sql = "SELECT " + ", ".join(select) + " FROM mailbox_messages m" + join
     if blob:
         sql += " JOIN message_blobs b ON b.sha256 = m.sha256"
-    sql += " WHERE m.account_id = $1 AND m.mailbox_id = $2"
-    if len(ranges) == 1:  # 1:* and the like: a plain index range scan
-        sql += (f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
-                f" AND {p.add(ranges[0][1])}::bigint")
+    sql += " WHERE m.account_id = $1 AND m.mailbox_id = $2" + cond
     if changedsince is not None:  # RFC 7162 §3.1.4.1
         sql += " AND m.modseq > " + p.add(changedsince)
     sql += " ORDER BY m.uid"
@@ -248,14 +254,9 @@ class ColumnBatches:
         after = p.add(0)
         self.limit_i = len(p.values)
         limit = p.add(0)
-        sql = "SELECT m.uid AS u, " + value + " AS v FROM " + table
-        if len(ranges) == 1:  # 1:* and the like: a plain index range scan
-            sql += (blob + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
-                    f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
-                    f" AND {p.add(ranges[0][1])}::bigint")
-        else:
-            sql += (ranges_join(p, ranges) + blob
-                    + " WHERE m.account_id = $1 AND m.mailbox_id = $2")
+        join, cond = uid_restriction(p, ranges)
+        sql = ("SELECT m.uid AS u, " + value + " AS v FROM " + table + join + blob
+               + " WHERE m.account_id = $1 AND m.mailbox_id = $2" + cond)
         sql += f" AND m.uid > {after}::bigint"
         if changedsince is not None:  # RFC 7162 §3.1.4.1
             sql += " AND m.modseq > " + p.add(changedsince)
@@ -328,12 +329,8 @@ class FlagBatches:
         p = Params(account_id, mailbox_id)
         sql = ("SELECT m.uid, array_to_string(" + flags_expr(p, reader_id)
                + ", ' ') AS f FROM mailbox_messages m")
-        if len(ranges) == 1:  # 1:* and the like: a plain index range scan
-            sql += (" WHERE m.account_id = $1 AND m.mailbox_id = $2"
-                    f" AND m.uid BETWEEN {p.add(ranges[0][0])}::bigint"
-                    f" AND {p.add(ranges[0][1])}::bigint")
-        else:
-            sql += ranges_join(p, ranges) + " WHERE m.account_id = $1 AND m.mailbox_id = $2"
+        join, cond = uid_restriction(p, ranges)
+        sql += join + " WHERE m.account_id = $1 AND m.mailbox_id = $2" + cond
         if seen_modseq is not None:
             sql += (" AND (m.expunged_at IS NULL OR m.modseq > " + p.add(seen_modseq)
                     + "::bigint")
