@@ -704,10 +704,12 @@ async def do_PUT(services: Services, request: Request, actor: Account, path: str
                 await cal_repo.delete_object(conn, *displaced)
             except NotFound:
                 pass  # removed meanwhile (a CANCEL): nothing left to move
-        scheduled = stale or (new_body is not None and new_body != parsed.data)
-        if scheduled and new_body is not None and new_body != parsed.data:
+        # the body a hook stored instead of the client's (SCHEDULE-STATUS, ...)
+        rewritten = new_body if new_body is not None and new_body != parsed.data else None
+        scheduled = stale or rewritten is not None
+        if rewritten is not None:
             try:
-                parsed = parse_for(new_body, cal)
+                parsed = parse_for(rewritten, cal)
             except ical.InvalidCalendarData as exc:
                 raise DavError(500, None, f"hook produced bad data: {exc}") from None
         if tag is None and old is not None:
