@@ -15,11 +15,14 @@ transaction (delivery, APPEND, STORE, EXPUNGE, COPY/MOVE, restore), so the
 entry brought up to that modseq is exactly the mailbox at that snapshot. Only
 the owner's flags are kept (a delegate's ``\\Seen`` is their own: those
 FETCHes read the database). Least recently used entries go first beyond
-``max_messages`` messages in all.
+``max_messages`` messages in all, and none is used ``max_age`` seconds after
+it was last brought up to date: the retention purge deletes expunged rows
+outright after ``retention_days``, which no modseq records (as in UidCache).
 """
 
 from __future__ import annotations
 
+import time
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -171,19 +174,24 @@ def _caught_up(old: FlagState, modseq: int, uids: array, flags: list[bytes],
 
 
 class FlagCache:
-    def __init__(self, max_messages: int = 2_000_000) -> None:
+    def __init__(self, max_messages: int = 2_000_000, max_age: float = 3600.0) -> None:
         self.max_messages = max_messages
+        self.max_age = max_age
         # Entries are never changed once put (see _caught_up), so an entry's
-        # size is len(st.set_of) for as long as it is held.
-        self._entries: OrderedDict[tuple[int, int], FlagState] = OrderedDict()
+        # size is len(st.set_of) for as long as it is held. With the time put.
+        self._entries: OrderedDict[tuple[int, int], tuple[FlagState, float]] = OrderedDict()
         self._total = 0
 
     def get(self, account_id: int, mailbox_id: int) -> FlagState | None:
         key = (account_id, mailbox_id)
-        st = self._entries.get(key)
-        if st is not None:
-            self._entries.move_to_end(key)
-        return st
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[1] > self.max_age:
+            self.drop(account_id, mailbox_id)
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
 
     def put(self, account_id: int, mailbox_id: int, st: FlagState) -> None:
         key = (account_id, mailbox_id)
@@ -191,7 +199,7 @@ class FlagCache:
         size = len(st.set_of)
         if size > self.max_messages:
             return
-        self._entries[key] = st
+        self._entries[key] = (st, time.monotonic())
         self._total += size
         while self._total > self.max_messages:
             first = next(iter(self._entries))
@@ -199,6 +207,6 @@ class FlagCache:
 
     def drop(self, account_id: int, mailbox_id: int) -> None:
         key = (account_id, mailbox_id)
-        st = self._entries.pop(key, None)
-        if st is not None:
-            self._total -= len(st.set_of)
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._total -= len(entry[0].set_of)
