@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from congvu.calendar import caltz, objects
@@ -37,7 +37,7 @@ from congvu.services import Services
 from congvu.store import accounts as accounts_repo
 from congvu.store import calendars as cal_repo
 from congvu.store.accounts import Account
-from congvu.web.app import ROUTE_PROVIDERS
+from congvu.web.app import ROUTE_PROVIDERS, Direct
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,10 @@ def routes(services: Services) -> list[BaseRoute]:
     return [
         Route("/.well-known/caldav", well_known,
               methods=["GET", "HEAD", "PROPFIND", "OPTIONS", "POST", "REPORT"]),
+        # /dav and everything under it skip Starlette's middleware and router
+        # (`Direct`); the endpoint answers its own errors.
         Route("/dav", endpoint),
-        Mount("/dav", app=endpoint),
+        Direct("/dav", app=endpoint),
     ]
 
 
