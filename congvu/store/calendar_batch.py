@@ -37,8 +37,10 @@ from .calendars import (
     _OBJ_COLS,
     _UPSERT_INTO,
     _UPSERT_ON_CONFLICT,
+    _CAL_COLS,
     DEFAULT_NAMES,
     SPECIAL_NAMES,
+    STAMP,
     Calendar,
     ObjectIndex,
     StoredObject,
@@ -102,8 +104,9 @@ async def collections_of(conn: asyncpg.Connection,
                          account_ids: Sequence[int]) -> list[Calendar]:
     """The ``calendar`` collections and schedule inboxes of these accounts."""
     rows = await conn.fetch(
-        """SELECT * FROM calendars WHERE owner_id = ANY($1::int[]) AND owner_kind = 'account'
-             AND kind IN ('calendar', 'schedule-inbox')""",
+        f"""SELECT {_CAL_COLS} FROM calendars
+            WHERE owner_id = ANY($1::int[]) AND owner_kind = 'account'
+              AND kind IN ('calendar', 'schedule-inbox')""",
         sorted(set(account_ids)),
     )
     return [_calendar(r) for r in rows]
@@ -164,8 +167,8 @@ class PutItem:
 
 
 # The statement of calendars.put_object over many (collection, href) pairs:
-# each collection's next change number (its row lock orders writers, RFC
-# 6578), tombstones and old instances of the hrefs dropped, objects upserted.
+# the change number (this transaction's id, migration 011), tombstones and old
+# instances of the hrefs dropped, objects upserted.
 _PUT_MANY = f"""
 WITH v AS (
     SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[],
@@ -175,9 +178,8 @@ WITH v AS (
         AS t(owner_id, calendar_id, href, uid, etag, ics, component, first_start, last_end,
              recurring, span_bucket, class, schedule_tag, size, instances_indexed, floating_tz)),
 seq AS (
-    UPDATE calendars c SET sync_seq = c.sync_seq + 1
-    FROM v WHERE c.owner_id = v.owner_id AND c.id = v.calendar_id
-    RETURNING c.owner_id, c.id, c.sync_seq, c.kind = 'schedule-inbox' AS in_inbox),
+    SELECT c.owner_id, c.id, {STAMP} AS sync_seq, c.kind = 'schedule-inbox' AS in_inbox
+    FROM calendars c JOIN v ON c.owner_id = v.owner_id AND c.id = v.calendar_id),
 gone AS (
     DELETE FROM calendar_tombstones t USING v
     WHERE t.owner_id = v.owner_id AND t.calendar_id = v.calendar_id AND t.href = v.href),
@@ -193,10 +195,24 @@ FROM v JOIN seq ON seq.owner_id = v.owner_id AND seq.id = v.calendar_id
 RETURNING {", ".join(c.strip() for c in _OBJ_COLS.split(","))}"""
 
 
+async def _put_many(conn: asyncpg.Connection, items: Sequence[PutItem], texts: list[str],
+                    facts: dict[str, tuple[str, int]]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        _PUT_MANY,
+        [i.calendar.owner_id for i in items], [i.calendar.id for i in items],
+        [i.href for i in items], [i.index.uid for i in items], [facts[t][0] for t in texts],
+        texts, [i.index.component for i in items], [i.index.first_start for i in items],
+        [i.index.last_end for i in items], [i.index.recurring for i in items],
+        [span_bucket(i.index) for i in items], [i.index.class_ for i in items],
+        [i.schedule_tag for i in items], [facts[t][1] for t in texts],
+        [i.index.instances is not None for i in items], [i.index.floating_tz for i in items],
+    )
+
+
 async def put_objects(conn: asyncpg.Connection, items: Sequence[PutItem]) -> list[StoredObject]:
     """Create or replace one object in each of many collections, in one statement.
 
-    At most one item per collection (each takes one change number). UIDs are
+    At most one item per collection. UIDs are
     not checked here: the caller looked them up (``objects_with_uid``); the
     unique index still guards the table.
     """
@@ -211,16 +227,10 @@ async def put_objects(conn: asyncpg.Connection, items: Sequence[PutItem]) -> lis
     for t in texts:
         if t not in facts:
             facts[t] = (make_etag(t), len(t.encode("utf-8")))
-    rows = await conn.fetch(
-        _PUT_MANY,
-        [i.calendar.owner_id for i in items], [i.calendar.id for i in items],
-        [i.href for i in items], [i.index.uid for i in items], [facts[t][0] for t in texts],
-        texts, [i.index.component for i in items], [i.index.first_start for i in items],
-        [i.index.last_end for i in items], [i.index.recurring for i in items],
-        [span_bucket(i.index) for i in items], [i.index.class_ for i in items],
-        [i.schedule_tag for i in items], [facts[t][1] for t in texts],
-        [i.index.instances is not None for i in items], [i.index.floating_tz for i in items],
-    )
+    try:
+        rows = await _put_many(conn, items, texts, facts)
+    except asyncpg.ForeignKeyViolationError:  # a calendar went away meanwhile
+        rows = []
     if len(rows) != len(items):
         raise NotFound("a calendar is gone")
     spans = [(i.calendar.owner_id, i.calendar.id, i.href, s, e)

@@ -7,9 +7,9 @@ transaction, committed when it returns, so the ``201`` that follows is still
 sent only after the commit (DESIGN §2) — what the general path does with
 BEGIN, a lookup, the upsert and COMMIT: it reads what is at the href and who
 holds the UID, checks the request's If-Match / If-None-Match against it, and
-only then takes the collection's next change number (RFC 6578, the row lock
-orders writers as in ``calendars.put_object``), drops a tombstone and old
-instances of the href and upserts the object.
+only then writes, with this transaction's id as the change number (RFC 6578
+through snapshot tokens, migration 011: no lock on the calendar), drops a
+tombstone and old instances of the href and upserts the object.
 
 It writes nothing and says ``slow`` when the general path must decide: the
 stored object is a scheduling object (its hooks must run, RFC 6638 §3.2),
@@ -69,9 +69,8 @@ verdict AS (
             THEN 'precondition'
         ELSE 'written' END AS v),
 seq AS (
-    UPDATE calendars SET sync_seq = sync_seq + 1
-    WHERE owner_id = $1 AND id = {cal} AND (SELECT v FROM verdict) = 'written'
-    RETURNING sync_seq),
+    SELECT pg_current_xact_id()::text::bigint AS sync_seq
+    WHERE (SELECT v FROM verdict) = 'written'),
 replaced AS (
     UPDATE calendar_objects SET
         uid = $4, etag = $5, ics = $6, component = $7, first_start = $8, last_end = $9,
@@ -148,15 +147,18 @@ async def _put(conn: asyncpg.Connection, sql: str, owner_id: int, calendar: int 
     if conn.is_in_transaction():
         raise RuntimeError("put_plain commits by itself: call it outside a transaction")
     text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
-    row = await conn.fetchrow(
-        sql,
-        owner_id, calendar, href, index.uid, make_etag(text), text, index.component,
-        index.first_start, index.last_end, index.recurring, span_bucket(index), index.class_,
-        len(text.encode("utf-8")), index.floating_tz, precondition, etag,
-    )
+    try:
+        row = await conn.fetchrow(
+            sql,
+            owner_id, calendar, href, index.uid, make_etag(text), text, index.component,
+            index.first_start, index.last_end, index.recurring, span_bucket(index), index.class_,
+            len(text.encode("utf-8")), index.floating_tz, precondition, etag,
+        )
+    except asyncpg.ForeignKeyViolationError:  # the calendar went away: nothing written
+        return PlainPut("slow")
     assert row is not None
     if row["verdict"] != "written":
         return PlainPut(row["verdict"])
-    if row["etag"] is None:  # the calendar went away under us
+    if row["etag"] is None:  # another writer got there first (compare-and-set)
         return PlainPut("slow")
     return PlainPut("written", row["etag"], bool(row["inserted"]), row["schedule_tag"])

@@ -36,8 +36,15 @@ Queries
     over all of the owner's ``calendar`` collections (free/busy).
 
 Sync (RFC 6578)
-    Every change takes the next number of the collection (``sync_seq``); the
-    token is ``"<calendar id>-<seq>"`` (``sync_token(cal)``).
+    An object's or tombstone's ``modseq`` is the id of the transaction that
+    wrote it (taken without a lock, so writers of one calendar never queue;
+    migration 011). Ids come in start order, not commit order, so a token is a
+    snapshot: ``"<calendar id>-<property changes>x<M>[.<id>...]"``, M the
+    highest modseq the calendar held and the ids of transactions then still
+    running below M (``Calendar.sync_mark``, computed by the database with
+    every calendar read). The changes after it are the rows with modseq > M or
+    modseq among those ids: nothing committed later is missed, and a change
+    seen once is not reported again. ``sync_token(cal)`` (also getctag);
     ``changes_since(conn, cal, token)`` returns changed objects and removed
     hrefs, or raises ``InvalidSyncToken``.
 
@@ -48,6 +55,7 @@ Unit schedules and feeds
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -124,8 +132,10 @@ class Calendar:
     timezone: str
     components: tuple[str, ...]
     is_default: bool
-    sync_seq: int
+    sync_seq: int  # property changes (PROPPATCH): getctag changes with them
     created_at: datetime
+    # the snapshot part of the sync token ("<M>[.<running id>...]"), read with the row
+    sync_mark: str = "0"
 
     @property
     def owner(self) -> Owner:
@@ -190,14 +200,20 @@ class Changes:
 
 
 def sync_token(cal: Calendar) -> str:
-    return f"{cal.id}-{cal.sync_seq}"
+    return f"{cal.id}-{cal.sync_seq}x{cal.sync_mark}"
+
+
+# Every read of a calendar row takes the snapshot part of its sync token along
+# (migration 011: computed in the statement's own snapshot).
+_CAL_COLS = "calendars.*, calendar_sync_mark(calendars.owner_id, calendars.id) AS sync_mark"
+_C_COLS = "c.*, calendar_sync_mark(c.owner_id, c.id) AS sync_mark"
 
 
 def _calendar(r: asyncpg.Record) -> Calendar:
     return Calendar(
         r["owner_id"], r["id"], r["owner_kind"], r["name"], r["kind"], r["displayname"],
         r["description"], r["color"], r["sort_order"], r["timezone"], tuple(r["components"]),
-        r["is_default"], r["sync_seq"], r["created_at"],
+        r["is_default"], r["sync_seq"], r["created_at"], r["sync_mark"],
     )
 
 
@@ -239,7 +255,7 @@ async def list_calendars(
     conn: asyncpg.Connection, owner: Owner, kinds: Sequence[str] | None = None
 ) -> list[Calendar]:
     rows = await conn.fetch(
-        """SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2
+        f"""SELECT {_CAL_COLS} FROM calendars WHERE owner_id = $1 AND owner_kind = $2
              AND ($3::text[] IS NULL OR kind = ANY($3))
            ORDER BY is_default DESC, sort_order NULLS LAST, name""",
         owner.id, owner.kind, list(kinds) if kinds is not None else None,
@@ -249,7 +265,7 @@ async def list_calendars(
 
 async def get_calendar(conn: asyncpg.Connection, owner: Owner, name: str) -> Calendar:
     row = await conn.fetchrow(
-        "SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2 AND name = $3",
+        f"SELECT {_CAL_COLS} FROM calendars WHERE owner_id = $1 AND owner_kind = $2 AND name = $3",
         owner.id, owner.kind, name,
     )
     if row is None:
@@ -259,7 +275,7 @@ async def get_calendar(conn: asyncpg.Connection, owner: Owner, name: str) -> Cal
 
 async def get_calendar_by_id(conn: asyncpg.Connection, owner_id: int, calendar_id: int) -> Calendar:
     row = await conn.fetchrow(
-        "SELECT * FROM calendars WHERE owner_id = $1 AND id = $2", owner_id, calendar_id
+        f"SELECT {_CAL_COLS} FROM calendars WHERE owner_id = $1 AND id = $2", owner_id, calendar_id
     )
     if row is None:
         raise NotFound(f"no calendar {calendar_id}")
@@ -269,7 +285,7 @@ async def get_calendar_by_id(conn: asyncpg.Connection, owner_id: int, calendar_i
 async def lock_calendar(conn: asyncpg.Connection, cal: Calendar) -> Calendar:
     """The calendar row, locked until the transaction ends (fresh values)."""
     row = await conn.fetchrow(
-        "SELECT * FROM calendars WHERE owner_id = $1 AND id = $2 FOR UPDATE", cal.owner_id, cal.id
+        f"SELECT {_CAL_COLS} FROM calendars WHERE owner_id = $1 AND id = $2 FOR UPDATE", cal.owner_id, cal.id
     )
     if row is None:
         raise NotFound(f"no calendar {cal.id}")
@@ -294,9 +310,9 @@ async def create_calendar(
         raise Invalid(f"bad calendar name {name!r}")
     try:
         row = await conn.fetchrow(
-            """INSERT INTO calendars (owner_id, owner_kind, account_id, unit_id, name, kind,
+            f"""INSERT INTO calendars (owner_id, owner_kind, account_id, unit_id, name, kind,
                    displayname, description, color, sort_order, timezone, components, is_default)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *""",
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {_CAL_COLS}""",
             owner.id, owner.kind,
             owner.id if owner.kind == "account" else None,
             owner.id if owner.kind == "unit" else None,
@@ -312,17 +328,17 @@ async def _ensure(
     conn: asyncpg.Connection, owner: Owner, kind: str, name: str, displayname: str
 ) -> Calendar:
     row = await conn.fetchrow(
-        """SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2 AND kind = $3
+        f"""SELECT {_CAL_COLS} FROM calendars WHERE owner_id = $1 AND owner_kind = $2 AND kind = $3
              AND is_default""",
         owner.id, owner.kind, kind,
     )
     if row is not None:
         return _calendar(row)
     row = await conn.fetchrow(
-        """INSERT INTO calendars (owner_id, owner_kind, account_id, unit_id, name, kind,
+        f"""INSERT INTO calendars (owner_id, owner_kind, account_id, unit_id, name, kind,
                displayname, is_default)
            VALUES ($1, $2, $3, $4, $5, $6, $7, true)
-           ON CONFLICT DO NOTHING RETURNING *""",
+           ON CONFLICT DO NOTHING RETURNING {_CAL_COLS}""",
         owner.id, owner.kind,
         owner.id if owner.kind == "account" else None,
         owner.id if owner.kind == "unit" else None,
@@ -330,7 +346,7 @@ async def _ensure(
     )
     if row is None:  # created concurrently, or the name is taken by a user calendar
         row = await conn.fetchrow(
-            """SELECT * FROM calendars WHERE owner_id = $1 AND owner_kind = $2
+            f"""SELECT {_CAL_COLS} FROM calendars WHERE owner_id = $1 AND owner_kind = $2
                  AND ((kind = $3 AND is_default) OR name = $4)
                ORDER BY is_default DESC LIMIT 1""",
             owner.id, owner.kind, kind, name,
@@ -373,7 +389,7 @@ async def update_calendar(conn: asyncpg.Connection, cal: Calendar, **changes: ob
             cal.owner_id, cal.id, list(value) if column == "components" else value,  # type: ignore[call-overload]
         )
     row = await conn.fetchrow(
-        "UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2 RETURNING *",
+        f"UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2 RETURNING {_CAL_COLS}",
         cal.owner_id, cal.id,
     )
     return _calendar(row)
@@ -383,17 +399,8 @@ async def delete_calendar(conn: asyncpg.Connection, cal: Calendar) -> None:
     await conn.execute("DELETE FROM calendars WHERE owner_id = $1 AND id = $2", cal.owner_id, cal.id)
 
 
-async def _next_seq(conn: asyncpg.Connection, cal: Calendar) -> int:
-    # The row lock serializes writers of one collection: change numbers are
-    # handed out in commit order per collection, as RFC 6578 needs.
-    seq = await conn.fetchval(
-        "UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2"
-        " RETURNING sync_seq",
-        cal.owner_id, cal.id,
-    )
-    if seq is None:
-        raise NotFound("calendar is gone")
-    return int(seq)
+# The change number of a write: the writing transaction's id (migration 011).
+STAMP = "pg_current_xact_id()::text::bigint"
 
 
 # --- objects -------------------------------------------------------------------
@@ -499,12 +506,29 @@ async def put_object(
         if other is not None and other != href:
             raise Conflict(f"UID {index.uid} is already used by {other}")
     bucket = span_bucket(index)
-    # One statement: take the collection's next change number (the row lock
-    # orders writers, RFC 6578), drop a tombstone of the href, upsert.
-    row = await conn.fetchrow(
+    # One statement: the change number (this transaction's id, RFC 6578 via
+    # the snapshot tokens), drop a tombstone of the href, upsert.
+    try:
+        row = await _upsert_one(conn, cal, href, index, text, schedule_tag, bucket, expect)
+    except asyncpg.ForeignKeyViolationError:  # the calendar went away meanwhile
+        row = None
+    if expect != ANY_VERSION and (row is None or (expect is not None and row["inserted"])):
+        # A row appeared, changed, or (inserted anew) went away since it was read.
+        raise ObjectChanged(f"{href} changed meanwhile")
+    if row is None:
+        raise NotFound("calendar is gone")
+    if index.instances:
+        await _insert_instances(conn, cal, href, index.instances)
+    return _object(row), bool(row["inserted"])
+
+
+async def _upsert_one(conn: asyncpg.Connection, cal: Calendar, href: str, index: ObjectIndex,
+                      text: str, schedule_tag: str | None, bucket: int,
+                      expect: int | None) -> asyncpg.Record | None:
+    return await conn.fetchrow(
         f"""WITH seq AS (
-                UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2
-                RETURNING sync_seq, kind = 'schedule-inbox' AS in_inbox),
+                SELECT {STAMP} AS sync_seq, kind = 'schedule-inbox' AS in_inbox
+                FROM calendars WHERE owner_id = $1 AND id = $2),
             gone AS (
                 DELETE FROM calendar_tombstones
                 WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
@@ -524,14 +548,6 @@ async def put_object(
         # None (nothing expected there): no stored version can match
         -2 if expect is None else expect,
     )
-    if expect != ANY_VERSION and (row is None or (expect is not None and row["inserted"])):
-        # A row appeared, changed, or (inserted anew) went away since it was read.
-        raise ObjectChanged(f"{href} changed meanwhile")
-    if row is None:
-        raise NotFound("calendar is gone")
-    if index.instances:
-        await _insert_instances(conn, cal, href, index.instances)
-    return _object(row), bool(row["inserted"])
 
 
 async def _insert_instances(conn: asyncpg.Connection, cal: Calendar, href: str,
@@ -590,7 +606,7 @@ async def calendars_with_stale_floating(
     """Calendars holding objects indexed in another zone than theirs now (the
     key computed as congvu.calendar.caltz.key_for does, in SQL)."""
     rows = await conn.fetch(
-        """SELECT c.* FROM calendars c
+        f"""SELECT {_C_COLS} FROM calendars c
            WHERE EXISTS (
                SELECT 1 FROM calendar_objects o
                WHERE o.owner_id = c.owner_id AND o.calendar_id = c.id
@@ -628,13 +644,12 @@ async def delete_object(conn: asyncpg.Connection, cal: Calendar, href: str,
         raise ObjectChanged(f"{href} changed meanwhile")
     if row is None:
         raise NotFound(f"no object {href}")
-    seq = await _next_seq(conn, cal)
     await conn.execute(
-        """INSERT INTO calendar_tombstones (owner_id, calendar_id, href, modseq)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (owner_id, calendar_id, href) DO UPDATE
-             SET modseq = EXCLUDED.modseq, removed_at = now()""",
-        cal.owner_id, cal.id, href, seq,
+        f"""INSERT INTO calendar_tombstones (owner_id, calendar_id, href, modseq)
+            VALUES ($1, $2, $3, {STAMP})
+            ON CONFLICT (owner_id, calendar_id, href) DO UPDATE
+              SET modseq = EXCLUDED.modseq, removed_at = now()""",
+        cal.owner_id, cal.id, href,
     )
     return _object(row)
 
@@ -665,13 +680,21 @@ async def list_objects(
 # sync queries below (migration 010: only queries that say so can use them).
 
 
-async def list_tags(conn: asyncpg.Connection, cal: Calendar, since: int = 0) -> list[ObjectTag]:
-    """href and ETag of every object changed after change number ``since``."""
-    rows = await conn.fetch(
-        """SELECT href, etag, component FROM calendar_objects
-           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0""",
-        cal.owner_id, cal.id, since,
-    )
+async def list_tags(conn: asyncpg.Connection, cal: Calendar,
+                    since: SyncPoint | None = None) -> list[ObjectTag]:
+    """href and ETag of every object (changed after ``since``)."""
+    if since is None or since == START:
+        rows = await conn.fetch(
+            """SELECT href, etag, component FROM calendar_objects
+               WHERE owner_id = $1 AND calendar_id = $2""",
+            cal.owner_id, cal.id,
+        )
+    else:
+        rows = await conn.fetch(
+            f"""SELECT href, etag, component FROM calendar_objects
+                WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}""",
+            cal.owner_id, cal.id, *since.sql(),
+        )
     return [ObjectTag(r[0], r[1], r[2]) for r in rows]
 
 
@@ -789,18 +812,60 @@ async def busy_objects(
 # --- sync ----------------------------------------------------------------------
 
 
-def parse_token(cal: Calendar, token: str) -> int:
-    """The change number in a token this collection handed out, else InvalidSyncToken."""
+@dataclass(frozen=True, slots=True)
+class SyncPoint:
+    """Where a sync token stands: the calendar's highest change number then
+    (``top``), the ids of transactions then running below it (``running``:
+    their changes may commit later), and after a page cut by DAV:limit the
+    href the page ended with among the changes numbered ``top`` (``after``)."""
+
+    top: int = 0
+    running: tuple[int, ...] = ()
+    after: str | None = None
+
+    def sql(self) -> tuple[int, list[int], str | None]:
+        return self.top, list(self.running), self.after
+
+
+START = SyncPoint()
+
+# The rows changed after a SyncPoint ($3 top, $4 running, $5 after): newer than
+# top, written by a transaction that was running, or (a page's remainder)
+# numbered top with an href after the page's last.
+_AFTER = """modseq > 0 AND (modseq > $3 OR modseq = ANY($4::bigint[])
+                     OR (modseq = $3 AND $5::text IS NOT NULL AND href > $5::text))"""
+
+
+def _parse_mark(mark: str) -> tuple[int, tuple[int, ...]]:
+    top, *running = mark.split(".")
+    return int(top), tuple(int(x) for x in running)
+
+
+def parse_token(cal: Calendar, token: str) -> SyncPoint:
+    """The SyncPoint of a token this collection handed out, else InvalidSyncToken."""
     token = token.strip()
     if "/" in token:  # tolerate URI-style tokens clients echo back unchanged
         token = token.rsplit("/", 1)[-1]
-    cal_part, _, seq_part = token.partition("-")
-    if cal_part != str(cal.id) or not seq_part.isdigit():
-        raise InvalidSyncToken("unknown sync token")
-    seq = int(seq_part)
-    if seq > cal.sync_seq:
+    cal_part, _, rest = token.partition("-")
+    props, _, mark = rest.partition("x")
+    mark, _, after = mark.partition("~")
+    try:
+        if cal_part != str(cal.id) or not props.isdigit() or not mark:
+            raise ValueError(token)
+        top, running = _parse_mark(mark)
+        now_top, _ = _parse_mark(cal.sync_mark)
+        page = base64.urlsafe_b64decode(after.encode("ascii")).decode("utf-8") if after else None
+    except (ValueError, UnicodeError):
+        raise InvalidSyncToken("unknown sync token") from None
+    if top > now_top or any(x > top or x <= 0 for x in running) or top < 0:
         raise InvalidSyncToken("sync token from the future")
-    return seq
+    return SyncPoint(top, running, page)
+
+
+def _page_token(cal: Calendar, point: SyncPoint) -> str:
+    mark = ".".join(str(x) for x in (point.top, *point.running))
+    after = base64.urlsafe_b64encode(point.after.encode("utf-8")).decode("ascii") if point.after else ""
+    return f"{cal.id}-{cal.sync_seq}x{mark}" + (f"~{after}" if after else "")
 
 
 async def changes_since(
@@ -812,58 +877,77 @@ async def changes_since(
 
     ``limit`` (RFC 6578 §3.7 DAV:limit): at most that many changes and removals,
     the oldest first; when more remain, ``truncated`` is set and ``token``
-    names the last change returned, so a sync from it continues there."""
+    names the last change returned, so a sync from it continues there.
+
+    The token handed back is read before the changes (its own statement): a
+    change committed in between is reported now and, harmlessly, once more
+    next time; none is ever missed."""
     cal = await get_calendar_by_id(conn, cal.owner_id, cal.id)
-    seq = parse_token(cal, token) if token else 0
+    point = parse_token(cal, token) if token else START
     if limit is not None:
-        return await _limited_changes(conn, cal, seq, limit, with_data)
+        return await _limited_changes(conn, cal, point, limit, with_data)
     removed: list[str] = []
-    if seq:
+    if point != START:
         removed = [r["href"] for r in await conn.fetch(
-            """SELECT href FROM calendar_tombstones
-               WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
-               ORDER BY modseq""",
-            cal.owner_id, cal.id, seq,
+            f"""SELECT href FROM calendar_tombstones
+                WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}
+                ORDER BY modseq, href""",
+            cal.owner_id, cal.id, *point.sql(),
         )]
     if tags_only:
-        return Changes(sync_token(cal), [], removed, await list_tags(conn, cal, seq))
+        return Changes(sync_token(cal), [], removed, await list_tags(conn, cal, point))
     rows = await conn.fetch(
         f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
-            ORDER BY modseq""",
-        cal.owner_id, cal.id, seq,
+            WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}
+            ORDER BY modseq, href""",
+        cal.owner_id, cal.id, *point.sql(),
     )
     return Changes(sync_token(cal), [_object(r) for r in rows], removed)
 
 
+_TOMBSTONE_AS_OBJECT = """owner_id, calendar_id, href, NULL::text, NULL::text, NULL::text,
+    NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::text, NULL::text,
+    modseq, NULL::int, NULL::timestamptz"""
+
+
 async def _limited_changes(
-    conn: asyncpg.Connection, cal: Calendar, seq: int, limit: int, with_data: bool
+    conn: asyncpg.Connection, cal: Calendar, point: SyncPoint, limit: int, with_data: bool
 ) -> Changes:
-    # Change numbers are unique in a collection (every write takes the next
-    # one), so cutting the merged list by number is exact.
+    # Objects and tombstones in one statement, so the transactions running in
+    # its snapshot (``running``) are those whose changes it could not see.
     rows = await conn.fetch(
-        f"""SELECT {_OBJ_COLS if with_data else _META_COLS} FROM calendar_objects
-            WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
-            ORDER BY modseq LIMIT $4""",
-        cal.owner_id, cal.id, seq, limit + 1,
+        f"""WITH o AS (
+                SELECT {_OBJ_COLS if with_data else _META_COLS}, false AS removed
+                FROM calendar_objects
+                WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}
+                ORDER BY modseq, href LIMIT $6),
+            t AS (
+                SELECT {_TOMBSTONE_AS_OBJECT}, true AS removed FROM calendar_tombstones
+                WHERE owner_id = $1 AND calendar_id = $2 AND $7 AND {_AFTER}
+                ORDER BY modseq, href LIMIT $6),
+            running AS (SELECT array_agg(x) AS ids FROM calendar_running_ids() AS x)
+            SELECT u.*, running.ids AS running
+            FROM (SELECT * FROM o UNION ALL SELECT * FROM t) AS u, running
+            ORDER BY u.modseq, u.href""",
+        cal.owner_id, cal.id, *point.sql(), limit + 1, point != START,
     )
-    gone = [] if not seq else await conn.fetch(
-        """SELECT href, modseq FROM calendar_tombstones
-           WHERE owner_id = $1 AND calendar_id = $2 AND modseq > $3 AND modseq > 0
-           ORDER BY modseq LIMIT $4""",
-        cal.owner_id, cal.id, seq, limit + 1,
-    )
-    merged: list[tuple[int, StoredObject | str]] = sorted(
-        [(r["modseq"], _object(r)) for r in rows] + [(r["modseq"], r["href"]) for r in gone],
-        key=lambda item: item[0],
-    )
-    if len(merged) <= limit:
-        return Changes(sync_token(cal), [o for _, o in merged if isinstance(o, StoredObject)],
-                       [h for _, h in merged if isinstance(h, str)])
-    kept = merged[:limit]
-    last = kept[-1][0] if kept else seq
-    return Changes(f"{cal.id}-{last}", [o for _, o in kept if isinstance(o, StoredObject)],
-                   [h for _, h in kept if isinstance(h, str)], truncated=True)
+    def split(part: list[asyncpg.Record]) -> tuple[list[StoredObject], list[str]]:
+        return ([_object(r) for r in part if not r["removed"]],
+                [r["href"] for r in part if r["removed"]])
+
+    if len(rows) <= limit:
+        return Changes(sync_token(cal), *split(rows))
+    kept = rows[:limit]
+    last = kept[-1]
+    top = int(last["modseq"])
+    # Still to come after the page: what is numbered above its last change (a
+    # page cut among the changes of transactions that were running repeats
+    # those above it that the client had already: harmless), the rest of that
+    # number's hrefs, and whatever the transactions running now below it commit.
+    running = {int(x) for x in (last["running"] or ()) if int(x) <= top}
+    running |= {x for x in point.running if x > top}
+    rest = SyncPoint(top, tuple(sorted(running)), last["href"])
+    return Changes(_page_token(cal, rest), *split(kept), truncated=True)
 
 
 # --- unit schedules and feeds ------------------------------------------------------
@@ -920,7 +1004,7 @@ async def revoke_feeds(conn: asyncpg.Connection, cal: Calendar) -> int:
 
 async def calendar_for_feed(conn: asyncpg.Connection, token: str) -> Calendar:
     row = await conn.fetchrow(
-        """SELECT c.* FROM calendar_feeds f
+        f"""SELECT {_C_COLS} FROM calendar_feeds f
            JOIN calendars c ON c.owner_id = f.owner_id AND c.id = f.calendar_id
            WHERE f.token = $1 AND f.revoked_at IS NULL""",
         token,

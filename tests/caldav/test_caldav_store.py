@@ -54,13 +54,22 @@ async def test_default_calendar_objects_sync_and_ranges(org) -> None:
         busy = await repo.busy_objects(conn, owner, *week)
         assert {o.href for o in busy} == {"a.ics", "weekly.ics"}
 
+        # Inside the writing transaction a token cannot tell its own earlier
+        # writes from later ones (one transaction id): everything is reported.
         changes = await repo.changes_since(conn, cal, token1)
         assert {o.href for o in changes.changed} == {"a.ics", "weekly.ics", "old.ics"}
+    async with org.db.transaction() as conn:
+        token2 = repo.sync_token(await repo.get_calendar_by_id(conn, an.id, cal.id))
+        assert {o.href for o in (await repo.changes_since(conn, cal, token2)).changed} == set()
+    async with org.db.transaction() as conn:
         await repo.delete_object(conn, cal, "old.ics")
-        changes2 = await repo.changes_since(conn, cal, changes.token)
+    async with org.db.transaction() as conn:
+        changes2 = await repo.changes_since(conn, cal, token2)
         assert changes2.changed == [] and changes2.removed == ["old.ics"]
-        with pytest.raises(repo.InvalidSyncToken):
-            await repo.changes_since(conn, cal, "999-1")
+        assert (await repo.changes_since(conn, cal, changes2.token)).removed == []
+        for bad in ("999-1", f"{cal.id}-1", f"{cal.id}-0x{2**62}", f"{cal.id}-0x5.9"):
+            with pytest.raises(repo.InvalidSyncToken):
+                await repo.changes_since(conn, cal, bad)
         with pytest.raises(NotFound):
             await repo.get_object(conn, cal, "old.ics")
         found = await repo.find_uid(conn, owner, "a")

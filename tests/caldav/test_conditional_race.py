@@ -9,9 +9,10 @@ path: ``put_object``/``delete_object`` with ``expect``, the request run again
 on fresh data when another writer came in between), so exactly one wins and
 the other gets 412.
 
-The races are made certain, never timed: the one-statement PUTs are held on
-the calendar's row lock by a test transaction until both have read, and the
-general path is held in an object hook until the other request has finished.
+The races are made certain, never timed: a test transaction writes the href
+(or locks its row) and stays open; one-statement PUTs started meanwhile read
+the version before it and wait for it when they write. The general path is
+held in an object hook until the other request has finished.
 """
 
 from __future__ import annotations
@@ -42,26 +43,50 @@ async def _waiting(services: Services, n: int) -> None:
             if waiting >= n:
                 return
             await asyncio.sleep(0.02)
-    raise AssertionError(f"{n} PUTs never waited on the calendar lock")
+    raise AssertionError(f"{n} PUTs never waited on the test's transaction")
 
 
 class Held:
-    """The calendar's row lock held by a test transaction: one-statement PUTs
-    take their snapshot, read, and then wait for it."""
+    """A test transaction, open until the block ends: what it writes (or
+    locks) there, one-statement PUTs started inside the block do not see and
+    wait for when they write. ``rollback``: it ends without a trace."""
 
-    def __init__(self, services: Services, cal: repo.Calendar) -> None:
-        self.services, self.cal = services, cal
+    def __init__(self, services: Services, rollback: bool = False) -> None:
+        self.services, self.rollback = services, rollback
 
     async def __aenter__(self):  # type: ignore[no-untyped-def]
-        self._cm = self.services.db.transaction()
+        self._cm = self.services.db.connection()
         self.conn = await self._cm.__aenter__()
-        self.seq = await self.conn.fetchval(
-            "UPDATE calendars SET sync_seq = sync_seq + 1 WHERE owner_id = $1 AND id = $2"
-            " RETURNING sync_seq", self.cal.owner_id, self.cal.id)
+        self._tx = self.conn.transaction()
+        await self._tx.start()
+        self.seq = await self.conn.fetchval(f"SELECT {repo.STAMP}")
         return self
 
+    async def lock(self, cal: repo.Calendar, href: str) -> None:
+        await self.conn.execute(
+            "SELECT 1 FROM calendar_objects WHERE owner_id = $1 AND calendar_id = $2"
+            " AND href = $3 FOR UPDATE", cal.owner_id, cal.id, href)
+
+    async def copy(self, cal: repo.Calendar, src: str, href: str, uid: str) -> None:
+        """A row at ``href``: a copy of ``src`` with UID ``uid``."""
+        await self.conn.execute(
+            "INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics,"
+            " component, first_start, last_end, recurring, span_bucket, class, modseq,"
+            " size, instances_indexed, floating_tz, in_inbox)"
+            " SELECT owner_id, calendar_id, $3, $4, '\"x\"', ics, component,"
+            " first_start, last_end, recurring, span_bucket, class, $5, size,"
+            " instances_indexed, floating_tz, in_inbox FROM calendar_objects"
+            " WHERE owner_id = $1 AND calendar_id = $2 AND href = $6",
+            cal.owner_id, cal.id, href, uid, self.seq, src)
+
     async def __aexit__(self, *exc: object) -> None:
-        await self._cm.__aexit__(*exc)
+        try:
+            if self.rollback or exc[0] is not None:
+                await self._tx.rollback()
+            else:
+                await self._tx.commit()
+        finally:
+            await self._cm.__aexit__(*exc)
 
 
 def _statuses(*responses) -> list[int]:  # type: ignore[no-untyped-def]
@@ -106,7 +131,8 @@ async def test_if_match_puts_one_wins(dav, services: Services, verdicts) -> None
     r = await dav.request("PUT", CAL + "m.ics", body=event("m"))
     assert r.status_code == 201
     etag = r.headers["ETag"]
-    async with Held(services, await an_calendar(services)):
+    async with Held(services) as held:
+        await held.lock(await an_calendar(services), "m.ics")
         one = asyncio.create_task(dav.request("PUT", CAL + "m.ics", If_Match=etag,
                                               body=event("m", summary="one")))
         two = asyncio.create_task(dav.request("PUT", CAL + "m.ics", If_Match=etag,
@@ -122,7 +148,10 @@ async def test_if_match_puts_one_wins(dav, services: Services, verdicts) -> None
 
 
 async def test_if_none_match_creates_one_wins(dav, services: Services, verdicts) -> None:
-    async with Held(services, await an_calendar(services)):
+    cal = await an_calendar(services)
+    assert (await dav.request("PUT", CAL + "seed.ics", body=event("seed"))).status_code == 201
+    async with Held(services, rollback=True) as held:
+        await held.copy(cal, "seed.ics", "n.ics", "placeholder")  # gone again at the end
         one = asyncio.create_task(dav.request("PUT", CAL + "n.ics", If_None_Match="*",
                                               body=event("n", summary="one")))
         two = asyncio.create_task(dav.request("PUT", CAL + "n.ics", If_None_Match="*",
@@ -140,15 +169,15 @@ async def test_object_becoming_scheduling_object_is_not_overwritten(
     etag = r.headers["ETag"]
     cal = await an_calendar(services)
     scheduled = ics("s", [THU]).decode()
-    async with Held(services, cal) as held:
-        put = asyncio.create_task(dav.request("PUT", CAL + "s.ics", If_Match=etag,
-                                              body=event("s", summary="plain")))
-        await _waiting(services, 1)  # it read the plain object, now waits
-        # meanwhile the object became a scheduling object (a new version)
+    async with Held(services) as held:
+        # the object becomes a scheduling object (a new version, not yet committed)
         await held.conn.execute(
             "UPDATE calendar_objects SET ics = $4, etag = '\"sched\"', modseq = $5"
             " WHERE owner_id = $1 AND calendar_id = $2 AND href = $3",
             cal.owner_id, cal.id, "s.ics", scheduled, held.seq)
+        put = asyncio.create_task(dav.request("PUT", CAL + "s.ics", If_Match=etag,
+                                              body=event("s", summary="plain")))
+        await _waiting(services, 1)  # it read the plain object, now waits
     r = await put
     assert r.status_code == 412, r.text
     assert "ORGANIZER" in await _body(dav, "s.ics")
@@ -168,20 +197,12 @@ async def test_nothing_removed_when_nothing_written(dav, services: Services) -> 
         before = await conn.fetchval(tombstone, cal.owner_id, cal.id)
         assert before is not None
         # nothing at t.ics on the statement's snapshot (If-None-Match: * passes), but
-        # a row appears there before it writes
-        async with Held(services, cal) as held:
+        # a row is there (committed while it waits) when it writes
+        async with Held(services) as held:
+            await held.copy(cal, "src.ics", "t.ics", "other")
             task = asyncio.create_task(
                 calendar_put.put_plain(conn, cal, "t.ics", _index(body), body, "absent"))
             await _waiting(services, 1)
-            await held.conn.execute(
-                "INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics,"
-                " component, first_start, last_end, recurring, span_bucket, class, modseq,"
-                " size, instances_indexed, floating_tz, in_inbox)"
-                " SELECT owner_id, calendar_id, 't.ics', 'other', '\"x\"', ics, component,"
-                " first_start, last_end, recurring, span_bucket, class, $3, size,"
-                " instances_indexed, floating_tz, in_inbox FROM calendar_objects"
-                " WHERE owner_id = $1 AND calendar_id = $2 AND href = 'src.ics'",
-                cal.owner_id, cal.id, held.seq)
         put = await task
         assert put.verdict == "slow"
         assert await conn.fetchval(tombstone, cal.owner_id, cal.id) == before
