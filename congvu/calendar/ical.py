@@ -16,12 +16,13 @@ Free/busy lives in `congvu.calendar.freebusy` and is re-exported here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component, Event, Todo
 
+from congvu.calendar.fastical import parse_simple
 from congvu.calendar.freebusy import busy_periods, merge_periods, vfreebusy_response
 from congvu.calendar.icaltime import (
     MAX_INSTANCES,
@@ -128,6 +129,10 @@ class CalendarObject:
     floating: bool = False
     floating_tz: tzinfo = UTC
     floating_key: str = "UTC"  # names floating_tz (congvu.calendar.caltz.Zone.key)
+    # What `objects.recurring_spans` expands without parsing ``data`` again
+    # (a `fastical.Series`, or the parsed Calendar when ``data`` is exactly
+    # what was parsed); not part of the object's value.
+    series: object = field(default=None, compare=False, repr=False)
 
 
 def _param(prop: object, name: str) -> str | None:
@@ -219,6 +224,10 @@ def parse_calendar_object(
     added, TZIDs with no known zone and floating times are read in
     ``floating_tz``, non-UTC RRULE UNTIL is read in DTSTART's zone.
     """
+    fast = parse_simple(data, floating_tz=floating_tz, floating_key=floating_key,
+                        supported=supported)
+    if fast is not None:
+        return fast
     cal = load_calendar(data)
     comps = [c for c in cal.subcomponents if c.name != "VTIMEZONE"]
     if not comps:
@@ -286,6 +295,7 @@ def parse_calendar_object(
         floating=has_floating(comps),
         floating_tz=floating_tz,
         floating_key=floating_key,
+        series=cal if as_sent is not None else None,
     )
 
 

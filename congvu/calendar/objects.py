@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from icalendar import Calendar as ICalendar
 
-from congvu.calendar import caltz, ical, icaltime
+from congvu.calendar import caltz, fastical, ical, icaltime
 from congvu.calendar.caltz import Zone
 from congvu.store import calendars as cal_repo
 from congvu.store.calendars import Calendar, ObjectIndex, StoredObject
@@ -53,9 +54,15 @@ def recurring_spans(obj: ical.CalendarObject) -> tuple[tuple[datetime, datetime]
     """Every instance of a bounded recurring VEVENT (RFC 4791 §9.9 spans), or None."""
     if not obj.is_recurring or obj.component != "VEVENT" or obj.last_end is None:
         return None
-    cal = ical.load_calendar(obj.data)
-    spans = []
     tz = obj.floating_tz
+    if isinstance(obj.series, fastical.Series):
+        # a simple series read by fastical: dateutil directly, same spans
+        quick = fastical.series_spans(obj.series, tz, MAX_INDEXED_INSTANCES)
+        if quick is not False:
+            return quick  # type: ignore[return-value]
+    # the Calendar the full parser built from these very bytes, else parse again
+    cal = obj.series if isinstance(obj.series, ICalendar) else ical.load_calendar(obj.data)
+    spans = []
     for inst in icaltime.instances(cal, "VEVENT", None, None, tz):
         span = icaltime.event_span(inst, tz)
         if span is None:

@@ -1,0 +1,421 @@
+"""A fast reader for the common calendar object body, beside `ical`'s full one.
+
+Parsing a PUT body with ``icalendar.Calendar.from_ical`` costs most of a
+CalDAV PUT's Python time, and nearly every body a client sends is the same
+simple shape: one VCALENDAR with VERSION and PRODID, one VEVENT or VTODO
+(perhaps with VALARMs), UTC or Olson-zone or all-day times, maybe a simple
+RRULE. `parse_simple` reads exactly that shape and returns the
+`ical.CalendarObject` the full path would return, field for field — or None
+for ANYTHING outside it, and the caller runs the full path, which also
+raises every validation error (so errors always come from one place).
+
+How it stays equal to the full path: the line grammar accepted here is a
+strict subset of icalendar's (CRLF only, no empty lines, upper-case names,
+plain parameters without backslashes or ``^``), property values go through
+icalendar's own value types (``TypesFactory``: the same ``from_ical`` with
+the same TZID and VALUE the full parser would pass), and the index facts are
+computed by the same `icaltime`/`ical` functions over a small stand-in
+component. Properties whose type could fail or change the facts in ways not
+reproduced here (ORGANIZER, ATTENDEE, RDATE, EXDATE, RECURRENCE-ID, METHOD,
+unknown IANA names...) make it give up. tests/calendar/test_fastical.py
+compares both paths over a broad corpus and random mutations.
+
+`series` (kept on the `CalendarObject`, outside equality) is what
+`objects.recurring_spans` needs to expand a bounded recurring VEVENT without
+parsing the body again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+from icalendar.prop import TypesFactory, vCategory, vText, vUnknown
+
+from congvu.calendar import icaltime
+
+__all__ = ["Series", "parse_simple", "series_spans"]
+
+_types = TypesFactory.instance() if hasattr(TypesFactory, "instance") else TypesFactory()
+
+# name[;param=value[,value]...]:value — parameters without whitespace,
+# backslash or RFC 6868 caret outside quotes, quoted values without quotes.
+_PVAL = r'(?:"[^"\^]*"|[^";:,\s\\\^"]+)'
+_LINE = re.compile(
+    r"([A-Z][A-Z0-9-]*)((?:;[A-Z][A-Z0-9-]*=" + _PVAL + r"(?:," + _PVAL + r")*)*):(.*)",
+    re.DOTALL,
+)
+_PARAM = re.compile(r";([A-Z][A-Z0-9-]*)=(" + _PVAL + r"(?:," + _PVAL + r")*)")
+_UNFOLD = re.compile(r"\r\n[ \t]")
+_UNESCAPE = re.compile(r"\\([\\,;:nN])")
+_TZID = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*")
+
+# Where each component may appear (anything else: give up).
+_CHILDREN = {
+    "VCALENDAR": ("VEVENT", "VTODO", "VTIMEZONE"),
+    "VEVENT": ("VALARM",),
+    "VTODO": ("VALARM",),
+    "VTIMEZONE": ("STANDARD", "DAYLIGHT"),
+    "STANDARD": (),
+    "DAYLIGHT": (),
+    "VALARM": (),
+}
+# icalendar value types whose from_ical is called here exactly as the full
+# parser calls it (a failure there is a property error: give up).
+_CHECKED = frozenset({"vDDDTypes", "vDate", "vDatetime", "vDuration", "vInt", "vRecur",
+                      "vUri", "vUTCOffset", "vGeo", "vFloat", "vBoolean"})
+# Never read here: they carry scheduling or recurrence facts reproduced only
+# by the full path, or they are not allowed in a stored object.
+_REFUSED = frozenset({"ORGANIZER", "ATTENDEE", "RDATE", "EXDATE", "EXRULE",
+                      "RECURRENCE-ID", "METHOD", "FREEBUSY", "X-WR-TIMEZONE"})
+# icalendar passes the TZID parameter to these (ComponentIcalParser.datetime_names).
+_TZ_NAMES = frozenset({"DTSTART", "DTEND", "RECURRENCE-ID", "DUE", "RDATE", "EXDATE"})
+# Read from the object component: one each at most.
+_SINGLE = frozenset({"UID", "SUMMARY", "CLASS", "SEQUENCE", "DTSTAMP", "DTSTART", "DTEND",
+                     "DUE", "DURATION", "RRULE", "COMPLETED", "CREATED"})
+
+
+class _Comp(dict[str, Any]):
+    """Stand-in for an icalendar component: property objects by name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A bounded recurring VEVENT as `series_spans` expands it."""
+
+    dtstart: date | datetime
+    dtend: date | datetime | None
+    duration: timedelta | None
+    rrule: str  # the RRULE as icalendar writes it (vRecur.to_ical)
+
+
+@lru_cache(maxsize=256)
+def _known_zone(tzid: str) -> bool:
+    if not _TZID.fullmatch(tzid):
+        return False
+    try:
+        ZoneInfo(tzid)
+    except Exception:
+        return False
+    return True
+
+
+class _GiveUp(Exception):
+    pass
+
+
+def _unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
+    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
+
+
+def _lines(data: bytes | str) -> tuple[bytes, list[str]] | None:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # `ical._storable_as_sent`: stored as sent only when UTF-8, no BOM, CRLF only.
+    # (and `ical.load_calendar` looks for BEGIN:VCALENDAR before unfolding)
+    if not raw.startswith(b"BEGIN:VCALENDAR\r\n") or not raw.endswith(b"\r\n"):
+        return None
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf or b"\r\n\r\n" in raw:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    text = _UNFOLD.sub("", text)
+    lines = text.split("\r\n")
+    if lines[-1] != "" or "" in lines[:-1]:
+        return None
+    lines.pop()
+    return raw, lines
+
+
+def _value(name: str, params: dict[str, str], value: str) -> Any:
+    """The property object icalendar would build (raises _GiveUp on any doubt)."""
+    vtype = params.get("VALUE")
+    if vtype is not None and vtype not in ("DATE", "DATE-TIME"):
+        raise _GiveUp
+    factory = _types.for_property(name, vtype) if vtype else _types.for_property(name)
+    if factory is vText:
+        return factory(_unescape(value))
+    if factory is vUnknown:
+        return None  # X- properties: never read, never fail
+    if factory is vCategory:
+        return None  # split on commas, never fails
+    if factory.__name__ not in _CHECKED or "\\" in value:
+        raise _GiveUp
+    tzid = params.get("TZID") if name in _TZ_NAMES else None
+    try:
+        if tzid:
+            if not _TZID.fullmatch(tzid):
+                raise _GiveUp
+            parsed = factory.from_ical(value, tzid)
+            if not (isinstance(parsed, datetime) and isinstance(parsed.tzinfo, ZoneInfo)
+                    and parsed.tzinfo.key == tzid):
+                raise _GiveUp  # an unknown or aliased zone: the full path decides
+        else:
+            parsed = factory.from_ical(value)
+    except _GiveUp:
+        raise
+    except Exception as exc:
+        raise _GiveUp from exc
+    return factory(parsed)
+
+
+def parse_simple(
+    data: bytes | str,
+    *,
+    now: Any = None,
+    floating_tz: tzinfo = UTC,
+    floating_key: str = "UTC",
+    supported: tuple[str, ...] = ("VEVENT", "VTODO", "VJOURNAL"),
+) -> Any:
+    """The `ical.CalendarObject` of a simple body, or None (use the full path)."""
+    try:
+        return _parse(data, floating_tz, floating_key, supported)
+    except Exception:  # anything unexpected: the full path decides
+        return None
+
+
+def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
+           supported: tuple[str, ...]) -> Any:
+    from congvu.calendar import ical  # ical imports this module
+
+    got = _lines(data)
+    if got is None:
+        return None
+    raw, lines = got
+    if lines[0] != "BEGIN:VCALENDAR" or lines[-1] != "END:VCALENDAR":
+        return None
+    stack: list[str] = []
+    cal_props: set[str] = set()
+    main: _Comp | None = None
+    in_main = False
+    try:
+        for line in lines:
+            if line.startswith(("BEGIN:", "END:")):
+                begin = line[0] == "B"
+                cname = line[6:] if begin else line[4:]
+                if begin:
+                    if stack:
+                        if cname not in _CHILDREN[stack[-1]]:
+                            return None
+                    elif cname != "VCALENDAR":
+                        return None
+                    if cname in ("VEVENT", "VTODO"):
+                        if main is not None:
+                            return None
+                        main = _Comp(cname)
+                        in_main = True
+                    stack.append(cname)
+                else:
+                    if not stack or stack[-1] != cname:
+                        return None
+                    stack.pop()
+                    if cname in ("VEVENT", "VTODO"):
+                        in_main = False
+                    if not stack and line is not lines[-1]:
+                        return None
+                continue
+            if not stack:
+                return None
+            m = _LINE.fullmatch(line)
+            if m is None:
+                return None
+            name, pstr, value = m.groups()
+            if name in _REFUSED or name in ("BEGIN", "END"):
+                return None
+            params: dict[str, str] = {}
+            if pstr:
+                for pm in _PARAM.finditer(pstr):
+                    params[pm.group(1)] = pm.group(2)
+                if ("TZID" in params or "VALUE" in params) and name not in (
+                        "DTSTART", "DTEND", "DUE", "TRIGGER"):
+                    return None
+            prop = _value(name, params, value)
+            where = stack[-1]
+            if where == "VCALENDAR":
+                if name in cal_props and not name.startswith("X-"):
+                    return None
+                cal_props.add(name)
+                if name == "CALSCALE" and str(prop).upper() != "GREGORIAN":
+                    return None
+            elif where == "VTIMEZONE" and name == "TZID":
+                if not _known_zone(str(prop)):
+                    return None  # icalendar would build (and cache) a zone from it
+            elif in_main and where == main.name:  # type: ignore[union-attr]
+                if name in main:  # type: ignore[operator]
+                    if name in _SINGLE:
+                        return None
+                    continue
+                if name == "RRULE" and params:
+                    return None
+                main[name] = prop  # type: ignore[index]
+    except _GiveUp:
+        return None
+    if stack or main is None or "VERSION" not in cal_props or "PRODID" not in cal_props:
+        return None
+    ctype = main.name
+    if ctype not in supported:
+        return None  # the full path answers UnsupportedComponent
+    return _facts(ical, main, ctype, raw, floating_tz, floating_key)
+
+
+def _facts(ical: Any, main: _Comp, ctype: str, raw: bytes, floating_tz: tzinfo,
+           floating_key: str) -> Any:
+    prop_dt = icaltime.prop_dt
+    # ical._check_component, with every failure left to the full path.
+    for name in ("DTSTART", "DTEND", "DUE"):
+        if name in main and prop_dt(main, name) is None:  # type: ignore[arg-type]
+            return None
+    uid = main.get("UID")
+    if uid is None or not str(uid).strip():
+        return None
+    if "DURATION" in main and ("DTEND" in main or "DUE" in main):
+        return None
+    if "DTSTART" not in main and (ctype == "VEVENT" or "RRULE" in main):
+        return None
+    if ctype == "VTODO" and "DTEND" in main:
+        return None  # not a VTODO property: leave it to the full path
+    if ctype == "VEVENT" and "DUE" in main:
+        return None
+    dtstamp = prop_dt(main, "DTSTAMP")  # type: ignore[arg-type]
+    if dtstamp is None:
+        return None  # the full path adds one and serialises again
+    comp: Any = main
+    lo, hi = ical._single_envelope(comp, floating_tz)
+    last: datetime | None = hi
+    series = None
+    if "RRULE" in main:
+        rule = main["RRULE"]
+        if "COUNT" in rule and "UNTIL" in rule:
+            return None
+        if "COUNT" in rule and ical._last_counted_start(comp, floating_tz) is None:
+            return None  # the full path expands the whole series
+        # cal is only used by that full expansion, excluded just above
+        end = ical._series_last_end(None, ctype, comp, floating_tz, lo, hi)
+        last = None if hi is None or end is None else max(hi, end)
+        series = _series_of(main)
+    class_ = str(main.get("CLASS", "PUBLIC")).upper()
+    seq = main.get("SEQUENCE")
+    try:
+        sequence = int(str(seq)) if seq is not None else 0
+    except ValueError:
+        sequence = 0
+    summary = main.get("SUMMARY")
+    return ical.CalendarObject(
+        uid=str(uid),
+        component=ctype,
+        is_recurring="RRULE" in main,
+        first_start=lo,
+        last_end=last,
+        class_=class_ if class_ in ical._CLASSES else "PRIVATE",
+        organizer=None,
+        attendees=(),
+        sequence=sequence,
+        summary=None if summary is None else str(summary),
+        dtstamp=icaltime.to_utc(dtstamp),
+        data=raw,
+        floating=icaltime.has_floating([comp]),
+        floating_tz=floating_tz,
+        floating_key=floating_key,
+        series=series,
+    )
+
+
+def _series_of(main: _Comp) -> Series | None:
+    """What `series_spans` needs, when it can reproduce recurring-ical-events."""
+    if main.name != "VEVENT":
+        return None
+    raw = main["RRULE"].to_ical()
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    dtstart = main["DTSTART"].dt
+    dtend = icaltime.prop_dt(main, "DTEND")  # type: ignore[arg-type]
+    dur = main.get("DURATION")
+    duration = dur.dt if dur is not None else None
+    if dur is not None and not isinstance(duration, timedelta):
+        return None
+    return Series(dtstart, dtend, duration, text)
+
+
+def _same_kind(a: date | datetime, b: date | datetime) -> bool:
+    if isinstance(a, datetime) != isinstance(b, datetime):
+        return False
+    if not isinstance(a, datetime):
+        return True
+    assert isinstance(b, datetime)
+    if a.tzinfo is None or b.tzinfo is None:
+        return a.tzinfo is None and b.tzinfo is None
+    return a.tzinfo is b.tzinfo or (
+        isinstance(a.tzinfo, ZoneInfo) and isinstance(b.tzinfo, ZoneInfo)
+        and a.tzinfo.key == b.tzinfo.key)
+
+
+_UNTIL = re.compile(r"UNTIL=([0-9TZ]+)")
+_SIMPLE_RULE = re.compile(
+    r"(?:(?:FREQ=(?:DAILY|WEEKLY|MONTHLY|YEARLY)|COUNT=[1-9][0-9]{0,3}|INTERVAL=[1-9][0-9]{0,2}"
+    r"|UNTIL=[0-9]{8}(?:T[0-9]{6}Z)?|BYDAY=[A-Z,0-9+-]+|BYMONTHDAY=[0-9,+-]+|BYMONTH=[0-9,]+"
+    r"|WKST=[A-Z]{2});?)+")
+
+
+def series_spans(series: Series, floating_tz: tzinfo,
+                 limit: int) -> tuple[tuple[datetime, datetime], ...] | bool | None:
+    """Every instance's (start, end) in UTC as `icaltime.instances` + `event_span`
+    give them, None past ``limit`` instances, or False when this simple
+    expansion might differ (the caller expands the full way)."""
+    start, dtend, duration, text = series.dtstart, series.dtend, series.duration, series.rrule
+    if not _SIMPLE_RULE.fullmatch(text) or "FREQ=" not in text:
+        return False
+    if ("COUNT=" in text) == ("UNTIL=" in text):
+        return False
+    all_day = not isinstance(start, datetime)
+    if dtend is not None:
+        if not _same_kind(start, dtend) or dtend < start:
+            return False
+        length = dtend - start  # wall-clock difference, as recurring-ical-events
+    elif duration is not None:
+        if duration < timedelta(0) or (all_day and duration.seconds):
+            return False
+        length = duration
+    else:
+        length = timedelta(days=1) if all_day else timedelta(0)
+    if "UNTIL=" in text:
+        until = _UNTIL.search(text)
+        # a DATE UNTIL only with a DATE start; a UTC one only with an aware start
+        if until is None or all_day != (len(until.group(1)) == 8):
+            return False
+        if not all_day and start.tzinfo is None:  # type: ignore[union-attr]
+            return False
+    first = datetime(start.year, start.month, start.day) if all_day else start
+    try:
+        rule = rrulestr(text, dtstart=first)
+    except (ValueError, TypeError):
+        return False
+    spans: list[tuple[datetime, datetime]] = []
+    to_utc = icaltime.to_utc
+    for n, occ in enumerate(rule):
+        if n == 0 and occ != first:
+            return False  # DTSTART outside the rule: it is an extra instance
+        if n >= limit:
+            return None
+        if all_day:
+            occ_start: date | datetime = occ.date()
+            s = to_utc(occ_start, floating_tz)
+            e = to_utc(occ_start + length, floating_tz)
+        else:
+            s = to_utc(occ, floating_tz)
+            e = to_utc(occ + length, floating_tz)
+        spans.append((s, max(s, e)))
+    return tuple(spans) if spans else False
