@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from icalendar.prop import TypesFactory, vCategory, vText, vUnknown
+from icalendar.prop import TypesFactory, vCategory, vDDDTypes, vText, vUnknown
 
 from congvu.calendar import icaltime
 
@@ -142,14 +142,54 @@ def _lines(data: bytes | str) -> tuple[bytes, list[str]] | None:
     return raw, lines
 
 
+class _P:
+    """Stand-in for a date/date-time property: what `icaltime.prop_dt` reads."""
+
+    __slots__ = ("dt",)
+
+    def __init__(self, dt: date | datetime) -> None:
+        self.dt = dt
+
+
+# The UTC tzinfo icalendar gives a "Z" date-time (its zone provider's).
+_ICAL_UTC = vDDDTypes.from_ical("20000101T000000Z").tzinfo
+_DIGITS = re.compile(r"[0-9]{8}(?:T[0-9]{6}Z?)?")
+_factories: dict[tuple[str, str | None], Any] = {}
+
+
+def _factory(name: str, vtype: str | None) -> Any:
+    key = (name, vtype)
+    factory = _factories.get(key)
+    if factory is None:
+        factory = _types.for_property(name, vtype) if vtype else _types.for_property(name)
+        if len(_factories) < 512:
+            _factories[key] = factory
+    return factory
+
+
 def _value(name: str, params: dict[str, str], value: str) -> Any:
-    """The property object icalendar would build (raises _GiveUp on any doubt)."""
-    vtype = params.get("VALUE")
+    """The property object icalendar would build (raises _GiveUp on any doubt).
+
+    Text comes back as a plain str (what ``str()`` of icalendar's vText
+    gives), plain date/date-time forms as `_P` holding the value
+    icalendar's vDDDTypes.from_ical returns for them.
+    """
+    vtype = params.get("VALUE") if params else None
     if vtype is not None and vtype not in ("DATE", "DATE-TIME"):
         raise _GiveUp
-    factory = _types.for_property(name, vtype) if vtype else _types.for_property(name)
+    factory = _factory(name, vtype)
     if factory is vText:
-        return factory(_unescape(value))
+        return _unescape(value)
+    if factory is vDDDTypes and "TZID" not in params and _DIGITS.fullmatch(value):
+        try:
+            d = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+            if len(value) == 8:
+                return _P(d)
+            t = (int(value[9:11]), int(value[11:13]), int(value[13:15]))
+            return _P(datetime(d.year, d.month, d.day, *t,
+                               tzinfo=_ICAL_UTC if len(value) == 16 else None))
+        except ValueError as exc:
+            raise _GiveUp from exc
     if factory is vUnknown:
         return None  # X- properties: never read, never fail
     if factory is vCategory:
