@@ -136,7 +136,7 @@ async def objects_with_uid(conn: asyncpg.Connection, account_ids: Sequence[int],
     caller keeps those of the account collections it listed)."""
     rows = await conn.fetch(
         f"SELECT {_OBJ_COLS} FROM calendar_objects"
-        " WHERE owner_id = ANY($1::int[]) AND uid = $2",
+        " WHERE owner_id = ANY($1::int[]) AND uid = $2 AND modseq > 0",  # the UID index (012)
         sorted(set(account_ids)), uid,
     )
     return [_object(r) for r in rows]

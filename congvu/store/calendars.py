@@ -447,7 +447,7 @@ async def find_href_and_uid(
     same one, another one, or None each)."""
     rows = await conn.fetch(
         f"SELECT {_OBJ_COLS} FROM calendar_objects"
-        " WHERE owner_id = $1 AND calendar_id = $2 AND (href = $3 OR uid = $4)",
+        " WHERE owner_id = $1 AND calendar_id = $2 AND (href = $3 OR (uid = $4 AND modseq > 0))",
         cal.owner_id, cal.id, href, uid,
     )
     objs = [_object(r) for r in rows]
@@ -461,7 +461,8 @@ async def find_uid(
 ) -> list[tuple[Calendar, StoredObject]]:
     """Every object with this UID in the owner's collections of the given kinds."""
     rows = await conn.fetch(
-        f"""SELECT {_OBJ_COLS} FROM calendar_objects WHERE owner_id = $1 AND uid = $2""",
+        f"""SELECT {_OBJ_COLS} FROM calendar_objects
+            WHERE owner_id = $1 AND uid = $2 AND modseq > 0""",  # the UID index (012)
         owner.id, uid,
     )
     if not rows:
