@@ -98,6 +98,8 @@ class Series:
     dtend: date | datetime | None
     duration: timedelta | None
     rrule: str  # the RRULE as icalendar writes it (vRecur.to_ical)
+    # a COUNT rule's occurrences from DTSTART (naive midnight for a DATE), once
+    occurrences: tuple[datetime, ...] | None = None
 
 
 @lru_cache(maxsize=256)
@@ -244,7 +246,8 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
     main: _Comp | None = None
     in_main = False
     try:
-        for line in lines:
+        last = len(lines) - 1
+        for i, line in enumerate(lines):
             if line.startswith(("BEGIN:", "END:")):
                 begin = line[0] == "B"
                 cname = line[6:] if begin else line[4:]
@@ -266,7 +269,7 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                     stack.pop()
                     if cname in ("VEVENT", "VTODO"):
                         in_main = False
-                    if not stack and line is not lines[-1]:
+                    if not stack and i != last:
                         return None
                 continue
             if not stack:
@@ -279,8 +282,12 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                 return None
             params: dict[str, str] = {}
             if pstr:
+                n = 0
                 for pm in _PARAM.finditer(pstr):
                     params[pm.group(1)] = pm.group(2)
+                    n += 1
+                if len(params) != n:
+                    return None  # a repeated parameter
                 if ("TZID" in params or "VALUE" in params) and name not in (
                         "DTSTART", "DTEND", "DUE", "TRIGGER"):
                     return None
@@ -342,12 +349,15 @@ def _facts(ical: Any, main: _Comp, ctype: str, raw: bytes, floating_tz: tzinfo,
         rule = main["RRULE"]
         if "COUNT" in rule and "UNTIL" in rule:
             return None
-        if "COUNT" in rule and ical._last_counted_start(comp, floating_tz) is None:
-            return None  # the full path expands the whole series
-        # cal is only used by that full expansion, excluded just above
-        end = ical._series_last_end(None, ctype, comp, floating_tz, lo, hi)
+        raw_rule = rule.to_ical()
+        text = raw_rule.decode() if isinstance(raw_rule, bytes) else str(raw_rule)
+        occurrences = None
+        if "COUNT" in rule:
+            end, occurrences = _counted_last_end(main, rule, text, lo, hi, floating_tz)
+        else:  # UNTIL or unbounded: ical's formula, which expands nothing
+            end = ical._series_last_end(_NoCalendar(), ctype, comp, floating_tz, lo, hi)
         last = None if hi is None or end is None else max(hi, end)
-        series = _series_of(main)
+        series = _series_of(main, text, occurrences)
     class_ = str(main.get("CLASS", "PUBLIC")).upper()
     seq = main.get("SEQUENCE")
     try:
@@ -375,19 +385,50 @@ def _facts(ical: Any, main: _Comp, ctype: str, raw: bytes, floating_tz: tzinfo,
     )
 
 
-def _series_of(main: _Comp) -> Series | None:
+class _NoCalendar:
+    """The calendar argument of `ical._series_last_end` where it must not expand."""
+
+    @property
+    def subcomponents(self) -> list[Any]:
+        raise _GiveUp
+
+
+def _counted_last_end(
+    main: _Comp, rule: Any, text: str, lo: datetime, hi: datetime | None, floating_tz: tzinfo,
+) -> tuple[datetime | None, tuple[datetime, ...] | None]:
+    """`ical._series_last_end` for a COUNT rule (no RDATE here), iterating the
+    rule once and keeping its occurrences for `series_spans`."""
+    if hi is None:
+        return None, None
+    count = int(rule["COUNT"][0])
+    if count > icaltime.MAX_INSTANCES:
+        return None, None
+    # ical._last_counted_start
+    dtstart = main["DTSTART"].dt
+    start = dtstart if isinstance(dtstart, datetime) else datetime(
+        dtstart.year, dtstart.month, dtstart.day)
+    try:
+        occurrences = tuple(rrulestr(text, dtstart=start))
+    except (ValueError, TypeError) as exc:
+        raise _GiveUp from exc  # the full path expands the whole series
+    if not occurrences:
+        raise _GiveUp
+    last_start = icaltime.to_utc(occurrences[-1], floating_tz)
+    return max(hi, last_start + (hi - lo)), occurrences
+
+
+def _series_of(main: _Comp, text: str,
+               occurrences: tuple[datetime, ...] | None) -> Series | None:
     """What `series_spans` needs, when it can reproduce recurring-ical-events."""
     if main.name != "VEVENT":
         return None
-    raw = main["RRULE"].to_ical()
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
     dtstart = main["DTSTART"].dt
     dtend = icaltime.prop_dt(main, "DTEND")  # type: ignore[arg-type]
     dur = main.get("DURATION")
     duration = dur.dt if dur is not None else None
     if dur is not None and not isinstance(duration, timedelta):
         return None
-    return Series(dtstart, dtend, duration, text)
+    return Series(dtstart, dtend, duration, text, occurrences)
 
 
 def _same_kind(a: date | datetime, b: date | datetime) -> bool:
@@ -439,10 +480,12 @@ def series_spans(series: Series, floating_tz: tzinfo,
         if not all_day and start.tzinfo is None:  # type: ignore[union-attr]
             return False
     first = datetime(start.year, start.month, start.day) if all_day else start
-    try:
-        rule = rrulestr(text, dtstart=first)
-    except (ValueError, TypeError):
-        return False
+    rule: Any = series.occurrences
+    if rule is None:
+        try:
+            rule = rrulestr(text, dtstart=first)
+        except (ValueError, TypeError):
+            return False
     spans: list[tuple[datetime, datetime]] = []
     to_utc = icaltime.to_utc
     for n, occ in enumerate(rule):

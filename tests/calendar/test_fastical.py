@@ -264,6 +264,9 @@ def misc_variants() -> Iterator[bytes]:
     yield cal(*comp("VEVENT", "DTSTART;TZID=Nowhere/City:20260306T090000"))
     yield cal(*comp("VEVENT", "DTSTART;TZID=Asia/Saigon:20260306T090000"))
     yield cal(*comp("VEVENT", 'DTSTART;TZID="Asia/Ho_Chi_Minh":20260306T090000'))
+    yield cal(*comp("VEVENT", "DTSTART;TZID=Asia/Ho_Chi_Minh;TZID=America/New_York:"
+                    "20260306T090000"))
+    yield cal(*comp("VEVENT", "DTSTART;VALUE=DATE;VALUE=DATE-TIME:20260306T090000"))
     yield cal(*comp("VEVENT", "DTSTART;TZID=/mozilla.org/20070129_1/Asia/Ho_Chi_Minh:"
                     "20260306T090000"))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3"),
@@ -418,6 +421,7 @@ def test_bench_events_take_the_fast_paths() -> None:
         assert fast is not None, i
         if i % 20 == 0:
             assert fast.is_recurring and isinstance(fast.series, fastical.Series)
+            assert fast.series.occurrences is not None  # the rule was iterated once
             spans = fastical.series_spans(fast.series, VN[0], objects.MAX_INDEXED_INSTANCES)
             assert isinstance(spans, tuple) and len(spans) == 10
             assert spans[0][0] == caldav_load.BASE + i * caldav_load.STEP
