@@ -6,7 +6,10 @@ Prints, without asserting anything (timing belongs here, not in tests):
   * base_subject() on 300 KB subjects (RFC 5256 trailer stripping must stay linear);
   * parse_message() of a ~10 KB multipart message (parse-once at delivery);
   * formatting 100,000 FETCH (UID FLAGS) lines (UID FETCH 1:* (FLAGS));
-  * a Depth-1 PROPFIND multistatus of 10,000 items (CalDAV).
+  * a Depth-1 PROPFIND multistatus of 10,000 items (CalDAV);
+  * parsing a CalDAV PUT body (caldav_load.py's events, plain and weekly
+    COUNT=10) into its index facts: the fast reader (congvu.calendar.fastical)
+    and the full icalendar path it falls back to.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from congvu.calendar import davxml
+from bench.caldav_load import event as bench_event
+from congvu.calendar import davxml, objects
+from congvu.calendar import ical as cal_ical
 from congvu.calendar.davxml import dav
 from congvu.mailserver.imap import responses as r
 from congvu.mailserver.mime import base_subject, parse_message
@@ -69,6 +75,15 @@ def main() -> None:
     print(f"100,000 FETCH (UID FLAGS) lines: {t * 1000:8.1f} ms")
     t = timed(multistatus_10000)
     print(f"PROPFIND Depth 1 multistatus, 10,000 items: {t * 1000:8.1f} ms")
+    for label, body in (("plain", bench_event(1)), ("weekly COUNT=10", bench_event(20))):
+        def put_parse(body: bytes = body) -> None:
+            for _ in range(200):
+                objects.index_of(objects.parse(body))
+        fast = timed(put_parse) / 200
+        with mock.patch.object(cal_ical, "parse_simple", lambda *a, **k: None):
+            full = timed(put_parse) / 200
+        print(f"PUT body parse + index, {label} event: {fast * 1e6:7.1f} us fast path, "
+              f"{full * 1e6:7.1f} us full icalendar path")
 
 
 if __name__ == "__main__":
