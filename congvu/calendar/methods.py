@@ -572,17 +572,15 @@ async def _put_plain(services: Services, request: Request, actor: Account, path:
                      parsed: ical.CalendarObject) -> Response | None:
     """The common PUT in one statement (`congvu.store.calendar_put`): the owner
     writing a non-scheduling object (no ORGANIZER, so no hooks to run, RFC 6638
-    §3.1) with no floating times or indexed instances. None: the general path
-    decides (it reads everything again in its transaction)."""
+    §3.1) with no floating times. None: the general path decides (it reads
+    everything again in its transaction)."""
     condition = _plain_precondition(request)
     if (condition is None or parsed.floating or b"ORGANIZER" in parsed.data.upper()
             or not plain_objects_skip_hooks()):
         return None
-    if parsed.is_recurring and parsed.component == "VEVENT" and parsed.last_end is not None:
-        return None  # a bounded series: its instances are indexed (objects.recurring_spans)
+    # a bounded series: its instances are indexed (objects.recurring_spans) and
+    # written by the same statement when it is new
     index = index_of(parsed)
-    if index.instances:
-        return None
     own = _own_object(actor, path)
     async with reqdb.connection(services, request) as conn:
         if conn.is_in_transaction():

@@ -14,8 +14,9 @@ tombstone and old instances of the href and upserts the object.
 It writes nothing and says ``slow`` when the general path must decide: the
 stored object is a scheduling object (its hooks must run, RFC 6638 §3.2),
 another href holds the UID (RFC 4791 §5.3.2.1; Thunderbird's re-filed
-invitation), or the object has indexed instances (those are written in a
-second statement, so they go with the general path's transaction).
+invitation), or an object with indexed instances (a bounded recurring event)
+replaces one at the href (the old instances are removed and the new written
+in one statement only when there were none: the two would share keys).
 
 The checks read the statement's snapshot, but the write is conditional on the
 row still being the version they saw (compare-and-set on its change number,
@@ -62,6 +63,7 @@ other_uid AS (
 verdict AS (
     SELECT CASE
         {calendar_check}WHEN EXISTS (SELECT 1 FROM other_uid) OR EXISTS (SELECT 1 FROM at_href WHERE scheduling)
+            OR (cardinality($17::timestamptz[]) > 0 AND EXISTS (SELECT 1 FROM at_href))
             THEN 'slow'
         WHEN $15 = 'absent' AND EXISTS (SELECT 1 FROM at_href) THEN 'precondition'
         WHEN $15 = 'exists' AND NOT EXISTS (SELECT 1 FROM at_href) THEN 'precondition'
@@ -75,7 +77,7 @@ replaced AS (
     UPDATE calendar_objects SET
         uid = $4, etag = $5, ics = $6, component = $7, first_start = $8, last_end = $9,
         recurring = $10, span_bucket = $11, class = $12, modseq = seq.sync_seq, size = $13,
-        instances_indexed = false, floating_tz = $14, updated_at = now()
+        instances_indexed = $19, floating_tz = $14, updated_at = now()
     FROM seq
     WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3
       AND modseq = (SELECT modseq FROM at_href)
@@ -84,7 +86,7 @@ created AS (
     INSERT INTO calendar_objects (owner_id, calendar_id, href, uid, etag, ics, component,
         first_start, last_end, recurring, span_bucket, class, modseq, size,
         instances_indexed, floating_tz, in_inbox)
-    SELECT $1, {cal}, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, seq.sync_seq, $13, false,
+    SELECT $1, {cal}, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, seq.sync_seq, $13, $19,
            $14, false
     FROM seq WHERE NOT EXISTS (SELECT 1 FROM at_href)
     ON CONFLICT (owner_id, calendar_id, href) DO NOTHING
@@ -95,7 +97,12 @@ gone AS (
     WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM up)),
 old_instances AS (
     DELETE FROM calendar_instances
-    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM up))
+    WHERE owner_id = $1 AND calendar_id = {cal} AND href = $3 AND EXISTS (SELECT 1 FROM up)),
+new_instances AS (
+    INSERT INTO calendar_instances (owner_id, calendar_id, href, start_at, end_at)
+    SELECT $1, {cal}, $3, s, e FROM unnest($17::timestamptz[], $18::timestamptz[]) AS t(s, e)
+    WHERE EXISTS (SELECT 1 FROM created)
+    ON CONFLICT DO NOTHING)
 SELECT (SELECT v FROM verdict) AS verdict, up.etag, up.inserted, up.schedule_tag
 FROM (SELECT 1) AS one LEFT JOIN up ON true"""
 
@@ -131,7 +138,7 @@ async def put_plain(conn: asyncpg.Connection, cal: Calendar, href: str, index: O
     must decide (``slow``) or the precondition fails (``precondition``).
 
     The stored object's Schedule-Tag, if it has one, stays (as on the
-    general path). ``index.instances`` must be empty.
+    general path). A new object's ``index.instances`` are written with it.
     """
     return await _put(conn, _PUT_PLAIN, cal.owner_id, cal.id, href, index, ics, precondition,
                       etag)
@@ -142,17 +149,17 @@ async def _put(conn: asyncpg.Connection, sql: str, owner_id: int, calendar: int 
                etag: str | None) -> PlainPut:
     if precondition not in PRECONDITIONS:
         raise ValueError(precondition)
-    if index.instances:
-        raise ValueError("objects with indexed instances take the general path")
     if conn.is_in_transaction():
         raise RuntimeError("put_plain commits by itself: call it outside a transaction")
     text = ics.decode("utf-8") if isinstance(ics, bytes) else ics
+    spans = index.instances or ()
     try:
         row = await conn.fetchrow(
             sql,
             owner_id, calendar, href, index.uid, make_etag(text), text, index.component,
             index.first_start, index.last_end, index.recurring, span_bucket(index), index.class_,
             len(text.encode("utf-8")), index.floating_tz, precondition, etag,
+            [i[0] for i in spans], [i[1] for i in spans], index.instances is not None,
         )
     except asyncpg.ForeignKeyViolationError:  # the calendar went away: nothing written
         return PlainPut("slow")

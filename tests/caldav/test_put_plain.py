@@ -3,7 +3,8 @@
 A plain object (no ORGANIZER) written by its owner goes through
 ``put_plain``; everything it cannot decide (a scheduling object at the href,
 the UID at another href, several entity tags, Schedule-Tag conditions,
-indexed instances) falls back to the general path. Each case checks the
+a recurring event over one with indexed instances) falls back to the
+general path. Each case checks the
 answer and the stored state, and which path answered.
 """
 
@@ -84,14 +85,52 @@ async def test_what_the_general_path_decides(dav, services: Services, verdicts) 
     r = await dav.request("PUT", CAL + "m.ics", body=event("m-1"))
     assert r.status_code == 204
     assert "ORGANIZER" not in (await dav.request("GET", CAL + "m.ics")).text
-    # a recurring event (indexed instances) and several entity tags
-    r = await dav.request("PUT", CAL + "r.ics",
-                          body=event("r", extra="RRULE:FREQ=DAILY;COUNT=3\r\n"))
-    assert r.status_code == 201
+    # several entity tags
     r = await dav.request("PUT", CAL + "e.ics", body=event("d", summary="y"),
                           If_Match='"x", "y"')
     assert r.status_code == 412
     assert verdicts == ["written", "slow", "slow"]
+
+
+async def _instances(services: Services, href: str) -> list[tuple[str, str]]:
+    cal = await an_calendar(services)
+    async with services.db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT start_at, end_at FROM calendar_instances WHERE owner_id = $1"
+            " AND calendar_id = $2 AND href = $3 ORDER BY start_at", cal.owner_id, cal.id, href)
+    return [(r[0].strftime("%Y%m%dT%H%M%SZ"), r[1].strftime("%H%M")) for r in rows]
+
+
+async def test_a_new_recurring_event_with_its_instances(dav, services: Services,
+                                                        verdicts) -> None:
+    """A new bounded series is written with its instances by the one statement;
+    replacing one (old instances to remove) is for the general path."""
+    await an_calendar(services)
+    r = await dav.request("PUT", CAL + "r.ics",
+                          body=event("r", extra="RRULE:FREQ=DAILY;COUNT=3\r\n"))
+    assert r.status_code == 201
+    assert verdicts == ["written"]
+    assert await _instances(services, "r.ics") == [
+        ("20261201T020000Z", "0300"), ("20261202T020000Z", "0300"),
+        ("20261203T020000Z", "0300")]
+    r = await dav.request("PUT", CAL + "r.ics", body=event(
+        "r", "20261201T040000Z", "20261201T050000Z", extra="RRULE:FREQ=DAILY;COUNT=2\r\n"))
+    assert r.status_code == 204
+    assert verdicts == ["written", "slow"]
+    assert await _instances(services, "r.ics") == [
+        ("20261201T040000Z", "0500"), ("20261202T040000Z", "0500")]
+    # the third day's instance is gone from time-range answers too
+    query = (
+        '<?xml version="1.0" encoding="utf-8"?><C:calendar-query xmlns:D="DAV:"'
+        ' xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>'
+        '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+        '<C:time-range start="20261203T000000Z" end="20261204T000000Z"/>'
+        "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>")
+    r = await dav.request("REPORT", CAL, body=query, Depth="1")
+    assert r.status_code == 207 and "r.ics" not in r.text
+    # a plain event over it: the general path again (instances to remove)
+    assert (await dav.request("PUT", CAL + "r.ics", body=event("r"))).status_code == 204
+    assert await _instances(services, "r.ics") == []
 
 
 async def test_hooks_run_when_one_is_not_scheduling_only(dav, monkeypatch, verdicts) -> None:
