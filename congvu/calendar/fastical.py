@@ -15,8 +15,9 @@ plain parameters without backslashes or ``^``), property values go through
 icalendar's own value types (``TypesFactory``: the same ``from_ical`` with
 the same TZID and VALUE the full parser would pass), and the index facts are
 computed by the same `icaltime`/`ical` functions over a small stand-in
-component. Properties whose type could fail or change the facts in ways not
-reproduced here (ORGANIZER, ATTENDEE, RDATE, EXDATE, RECURRENCE-ID, METHOD,
+component (ORGANIZER and ATTENDEE are split by icalendar's own Contentline
+and read by `ical.attendee_of`). Properties whose type could fail or change
+the facts in ways not reproduced here (RDATE, EXDATE, RECURRENCE-ID, METHOD,
 unknown IANA names...) make it give up. tests/calendar/test_fastical.py
 compares both paths over a broad corpus and random mutations.
 
@@ -35,7 +36,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from icalendar.prop import TypesFactory, vCategory, vDDDTypes, vText, vUnknown
+from icalendar.parser import Contentline
+from icalendar.prop import TypesFactory, vCalAddress, vCategory, vDDDTypes, vText, vUnknown
 
 from congvu.calendar import icaltime
 
@@ -43,9 +45,10 @@ __all__ = ["Series", "parse_simple", "series_spans"]
 
 _types = TypesFactory.instance() if hasattr(TypesFactory, "instance") else TypesFactory()
 
-# name[;param=value[,value]...]:value — parameters without whitespace,
-# backslash or RFC 6868 caret outside quotes, quoted values without quotes.
-_PVAL = r'(?:"[^"\^]*"|[^";:,\s\\\^"]+)'
+# name[;param=value[,value]...]:value — parameters without backslash or
+# RFC 6868 caret, spaces only inside a value (icalendar strips them around
+# delimiters), quoted values without quotes.
+_PVAL = r'(?:"[^"\^]*"|[^";:,\s\\\^"]+(?: +[^";:,\s\\\^"]+)*)'
 _LINE = re.compile(
     r"([A-Z][A-Z0-9-]*)((?:;[A-Z][A-Z0-9-]*=" + _PVAL + r"(?:," + _PVAL + r")*)*):(.*)",
     re.DOTALL,
@@ -71,7 +74,7 @@ _CHECKED = frozenset({"vDDDTypes", "vDate", "vDatetime", "vDuration", "vInt", "v
                       "vUri", "vUTCOffset", "vGeo", "vFloat", "vBoolean"})
 # Never read here: they carry scheduling or recurrence facts reproduced only
 # by the full path, or they are not allowed in a stored object.
-_REFUSED = frozenset({"ORGANIZER", "ATTENDEE", "RDATE", "EXDATE", "EXRULE",
+_REFUSED = frozenset({"RDATE", "EXDATE", "EXRULE",
                       "RECURRENCE-ID", "METHOD", "FREEBUSY", "X-WR-TIMEZONE"})
 # icalendar passes the TZID parameter to these (ComponentIcalParser.datetime_names).
 _TZ_NAMES = frozenset({"DTSTART", "DTEND", "RECURRENCE-ID", "DUE", "RDATE", "EXDATE"})
@@ -216,6 +219,21 @@ def _value(name: str, params: dict[str, str], value: str) -> Any:
     return factory(parsed)
 
 
+_ADDRESSES = ("ORGANIZER", "ATTENDEE")
+
+
+def _address(line: str) -> Any:
+    """An ORGANIZER/ATTENDEE property exactly as icalendar builds it: its own
+    content-line split (parameter quoting and unescaping) and value type."""
+    try:
+        _name, params, value = Contentline(line).parts()
+        prop = vCalAddress(vCalAddress.from_ical(value))
+        prop.params = params
+    except Exception as exc:
+        raise _GiveUp from exc
+    return prop
+
+
 def parse_simple(
     data: bytes | str,
     *,
@@ -291,8 +309,13 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                 if ("TZID" in params or "VALUE" in params) and name not in (
                         "DTSTART", "DTEND", "DUE", "TRIGGER"):
                     return None
-            prop = _value(name, params, value)
             where = stack[-1]
+            if name in _ADDRESSES:
+                prop = _address(line)
+                if in_main and where == main.name:  # type: ignore[union-attr]
+                    main.setdefault(name, []).append(prop)  # type: ignore[union-attr]
+                continue
+            prop = _value(name, params, value)
             if where == "VCALENDAR":
                 if name in cal_props and not name.startswith("X-"):
                     return None
@@ -365,6 +388,7 @@ def _facts(ical: Any, main: _Comp, ctype: str, raw: bytes, floating_tz: tzinfo,
     except ValueError:
         sequence = 0
     summary = main.get("SUMMARY")
+    organizers = main.get("ORGANIZER")
     return ical.CalendarObject(
         uid=str(uid),
         component=ctype,
@@ -372,8 +396,8 @@ def _facts(ical: Any, main: _Comp, ctype: str, raw: bytes, floating_tz: tzinfo,
         first_start=lo,
         last_end=last,
         class_=class_ if class_ in ical._CLASSES else "PRIVATE",
-        organizer=None,
-        attendees=(),
+        organizer=None if not organizers else ical.attendee_of(organizers[0], None),
+        attendees=tuple(ical.attendee_of(a) for a in main.get("ATTENDEE", ())),
         sequence=sequence,
         summary=None if summary is None else str(summary),
         dtstamp=icaltime.to_utc(dtstamp),

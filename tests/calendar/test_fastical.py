@@ -230,6 +230,30 @@ def text_variants() -> Iterator[bytes]:
     yield cal(*comp("VEVENT", *STARTS["utc"], "SUMMARY:a", "SUMMARY:b"))
 
 
+ATTENDEES = (
+    ["ORGANIZER;CN=An:mailto:an@x.vn", "ATTENDEE;PARTSTAT=ACCEPTED:mailto:b@x.vn"],
+    ['ORGANIZER;CN="Nguyễn Văn An";SENT-BY="mailto:thu.ky@x.vn":MAILTO:An@X.vn',
+     'ATTENDEE;CN="Lê, Thị Thu";ROLE=REQ-PARTICIPANT;PARTSTAT=needs-action;RSVP=TRUE'
+     ':mailto:thu@x.vn',
+     "ATTENDEE;CN=Bình;RSVP=true;SCHEDULE-AGENT=client:mailto:binh@x.vn",
+     "ATTENDEE;CUTYPE=ROOM;PARTSTAT=TENTATIVE;RSVP=FALSE:mailto:phong-hop-1@x.vn",
+     'ATTENDEE;DELEGATED-TO="mailto:a@x.vn","mailto:b@x.vn";PARTSTAT=DELEGATED'
+     ":mailto:c@x.vn",
+     "ATTENDEE;CN=a,b;X-NUM=1:mailto:d@x.vn",
+     "ATTENDEE:urn:uuid:8f1f0000-0000-4000-8000-000000000001",
+     "ATTENDEE;SCHEDULE-STATUS=2.0;EMAIL=e@x.vn:mailto:e@x.vn"],
+    ["ORGANIZER:mailto:an@x.vn", "ORGANIZER:mailto:other@x.vn",
+     "ATTENDEE:mailto:a\\b@x.vn", "ATTENDEE;CN=\"x\":mailto:a\\,b@x.vn"],
+    ["ATTENDEE;CN=\"Nguyễn ^'An^'\":mailto:an@x.vn"],
+    [fold("ATTENDEE;CN=\"" + "Phó Chủ tịch Ủy ban nhân dân thành phố " * 2
+          + "\";PARTSTAT=ACCEPTED:mailto:pct@hanoi.gov.vn")],
+    ["ORGANIZER:"], ["ATTENDEE;PARTSTAT=:mailto:x@x.vn"],
+    ["ATTENDEE;CN=Trần Văn  Cường;PARTSTAT=ACCEPTED:mailto:c@x.vn",
+     "ATTENDEE;CN=An ;PARTSTAT = ACCEPTED:mailto:an@x.vn",
+     "ATTENDEE;CN= An:mailto:an2@x.vn"],
+)
+
+
 def misc_variants() -> Iterator[bytes]:
     utc = STARTS["utc"]
     for klass in ("", "PUBLIC", "private", "CONFIDENTIAL", "X-SECRET", "Public"):
@@ -257,6 +281,11 @@ def misc_variants() -> Iterator[bytes]:
     yield cal(*comp("VEVENT", *utc), head="METHOD:REQUEST\r\n")
     yield cal(*comp("VEVENT", *utc, "ORGANIZER;CN=An:mailto:an@x.vn",
                     "ATTENDEE;PARTSTAT=ACCEPTED:mailto:b@x.vn"))
+    for people in ATTENDEES:
+        yield cal(*comp("VEVENT", *utc, *people))
+        yield cal(*comp("VTODO", "DUE:20260310T100000Z", *people))
+    yield cal(*comp("VEVENT", *utc, "BEGIN:VALARM", "ACTION:EMAIL", "TRIGGER:-PT1H",
+                    "SUMMARY:Nhắc", "DESCRIPTION:x", "ATTENDEE:mailto:an@x.vn", "END:VALARM"))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3", "EXDATE:20260313T020000Z"))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3", "RDATE:20260401T020000Z"))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3"),
