@@ -824,17 +824,20 @@ class SyncPoint:
     running: tuple[int, ...] = ()
     after: str | None = None
 
-    def sql(self) -> tuple[int, list[int], str | None]:
-        return self.top, list(self.running), self.after
+    def sql(self) -> tuple[int, list[int], str | None, int]:
+        """$3..$6 of `_AFTER`."""
+        return self.top, list(self.running), self.after, min((self.top, *self.running))
 
 
 START = SyncPoint()
 
 # The rows changed after a SyncPoint ($3 top, $4 running, $5 after): newer than
 # top, written by a transaction that was running, or (a page's remainder)
-# numbered top with an href after the page's last.
-_AFTER = """modseq > 0 AND (modseq > $3 OR modseq = ANY($4::bigint[])
-                     OR (modseq = $3 AND $5::text IS NOT NULL AND href > $5::text))"""
+# numbered top with an href after the page's last. $6, the least of top and
+# running, bounds the change-number index scan (the OR alone would not).
+_AFTER = """modseq > 0 AND modseq >= $6
+    AND (modseq > $3 OR modseq = ANY($4::bigint[])
+         OR (modseq = $3 AND $5::text IS NOT NULL AND href > $5::text))"""
 
 
 def _parse_mark(mark: str) -> tuple[int, tuple[int, ...]]:
@@ -921,11 +924,11 @@ async def _limited_changes(
                 SELECT {_OBJ_COLS if with_data else _META_COLS}, false AS removed
                 FROM calendar_objects
                 WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}
-                ORDER BY modseq, href LIMIT $6),
+                ORDER BY modseq, href LIMIT $7),
             t AS (
                 SELECT {_TOMBSTONE_AS_OBJECT}, true AS removed FROM calendar_tombstones
-                WHERE owner_id = $1 AND calendar_id = $2 AND $7 AND {_AFTER}
-                ORDER BY modseq, href LIMIT $6),
+                WHERE owner_id = $1 AND calendar_id = $2 AND $8 AND {_AFTER}
+                ORDER BY modseq, href LIMIT $7),
             running AS (SELECT array_agg(x) AS ids FROM calendar_running_ids() AS x)
             SELECT u.*, running.ids AS running
             FROM (SELECT * FROM o UNION ALL SELECT * FROM t) AS u, running
