@@ -19,7 +19,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from congvu.calendar import caltz, ical, reqdb
+from congvu.calendar import caltz, ical, reqdb, schedbatch
 from congvu.calendar.davxml import (
     DavError,
     Multistatus,
@@ -516,13 +516,10 @@ async def _audit_delegate(conn: asyncpg.Connection, actor: Account, res: Resourc
                              "detail": detail})
 
 
-_SEQUENCE = re.compile(rb"^SEQUENCE:(\d+)\r?$", re.M)
-
-
 def _sequence(ics: str | bytes) -> int | None:
     """Highest SEQUENCE of an object's components; None when it has none."""
-    found = _SEQUENCE.findall(ics.encode() if isinstance(ics, str) else ics)
-    return max(int(n) for n in found) if found else None
+    found = schedbatch.sequences(ics.encode() if isinstance(ics, str) else ics)
+    return max(found) if found else None
 
 
 def _organizes(account: Account | None, organizer: ical.Attendee) -> bool:

@@ -37,7 +37,7 @@ from congvu.store.accounts import Account
 from congvu.store.calendar_batch import PutItem
 from congvu.store.calendars import Calendar, ObjectIndex, StoredObject
 
-__all__ = ["deliver_requests", "plain_update"]
+__all__ = ["deliver_requests", "plain_update", "sequences"]
 
 _METHOD_LINE = b"\r\nMETHOD:REQUEST\r\n"
 _SAFE_HREF = re.compile(r"^[A-Za-z0-9@._~-]{1,150}$")
@@ -46,6 +46,12 @@ _COMPONENT = re.compile(rb"^BEGIN:(VEVENT|VTODO|VJOURNAL)\s*$", re.I | re.M)
 _SEQUENCE = re.compile(rb"^SEQUENCE(?:;[^:\r\n]*)?:\s*(\d+)\s*$", re.I | re.M)
 _PARTSTAT = re.compile(rb";PARTSTAT=\"?([^;:\",\r\n]*)", re.I)
 _ATTENDEE = re.compile(rb"^ATTENDEE[;:].*$", re.I | re.M)
+
+
+def sequences(ics: bytes) -> list[int]:
+    """The SEQUENCE of every component that has one, read as leniently as
+    icalendar does (folded lines, parameters, any case, blanks)."""
+    return [int(n) for n in _SEQUENCE.findall(_FOLD.sub(b"", ics))]
 
 
 def _facts(ics: bytes) -> tuple[int, bytes | None, list[bytes]]:

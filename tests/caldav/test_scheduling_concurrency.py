@@ -152,3 +152,20 @@ async def test_answer_to_a_replaced_version_keeps_the_newer(dav, services: Servi
     assert r.status_code == 204
     _, an_cal = await copy(services, AN, "seq-1")  # type: ignore[misc]
     assert attendee(an_cal, THU)["PARTSTAT"] == "ACCEPTED"
+
+
+async def test_stale_answer_with_sequence_in_another_spelling(dav, services: Services) -> None:
+    """The stale-answer check reads SEQUENCE as leniently as the parser does
+    (lower case, a parameter): a client's spelling does not let an older
+    answer undo the organizer's update."""
+    assert (await dav.request("PUT", url(AN, "w.ics"), body=ics("seq-2", [THU]))
+            ).status_code == 201
+    mine, _ = await copy(services, THU, "seq-2")  # type: ignore[misc]
+    await dav.request("PUT", url(AN, "w.ics"), body=ics(
+        "seq-2", [THU], seq=3, start="20260305T040000Z", end="20260305T050000Z"))
+    stale = ics("seq-2", [f"{THU}=ACCEPTED"], seq=1).replace(b"SEQUENCE:1", b"sequence;X-A=b:1")
+    assert b"sequence;X-A=b:1" in stale
+    r = await dav.request("PUT", url(THU, mine.href), user=THU, body=stale)
+    assert r.status_code == 204 and "etag" not in r.headers
+    kept, _ = await copy(services, THU, "seq-2")  # type: ignore[misc]
+    assert "20260305T040000Z" in kept.ics
