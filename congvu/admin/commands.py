@@ -196,7 +196,7 @@ async def _dispatch(args: argparse.Namespace, d: Directory, settings: Settings) 
         tz = ZoneInfo(settings.timezone)
     except ZoneInfoNotFoundError:
         raise UsageError(f"unknown time zone {settings.timezone!r}") from None
-    area, action = args.area, getattr(args, "action", None)
+    area, action = args.area, str(getattr(args, "action", None) or "")
 
     if area == "domain":
         if action == "add":
@@ -250,8 +250,9 @@ async def _dispatch(args: argparse.Namespace, d: Directory, settings: Settings) 
             ]
             print_table(("OWNER", "DELEGATE", "SCOPES", "FROM", "UNTIL", "STATE", "BY"), rows)
     elif area == "import":
-        rows = read_accounts_csv(args.csv)
-        count = await d.add_accounts(rows, actor, progress=progress_printer(len(rows)))
+        new_accounts = read_accounts_csv(args.csv)
+        count = await d.add_accounts(new_accounts, actor,
+                                     progress=progress_printer(len(new_accounts)))
         print(f"imported {count} accounts")
     elif area == "audit":
         since = parse_when(args.since, tz, end_of_day=False) if args.since else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, UTC
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..config import Settings
 from ..store import accounts as accounts_repo
@@ -387,7 +388,7 @@ class Directory:
         async with self.db.connection() as conn:
             return await groups_repo.members(conn, await groups_repo.get(conn, normalize_address(address)))
 
-    async def _member_ref(self, conn, spec: str) -> dict[str, object]:
+    async def _member_ref(self, conn, spec: str) -> dict[str, Any]:
         """``unit:SLUG``, ``unit:SLUG+sub`` or an account/group address."""
         spec = spec.strip()
         if spec.startswith("unit:"):
