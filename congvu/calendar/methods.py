@@ -798,15 +798,16 @@ async def do_MOVE(services: Services, request: Request, actor: Account, path: st
                 await run_hooks(conn, services, actor, dst.owner, dst.calendar, dst.name,
                                 dst.obj.ics.encode(), None,
                                 schedule_reply=_schedule_reply(request))
-            await cal_repo.delete_object(conn, dst.calendar, dst.name)
+            await cal_repo.delete_object(conn, dst.calendar, dst.name, expect=dst.obj.modseq)
         dst_cal: Calendar = await cal_repo.get_calendar_by_id(
             conn, dst.calendar.owner_id, dst.calendar.id)
         try:
             # No scheduling hooks for the object itself: between one owner's
             # calendars it stays the same scheduling object (same UID,
             # Schedule-Tag, attendees): nobody is re-invited or cancelled.
+            # both ends as read and checked above, else the request runs again
             await cal_repo.move_object(conn, src.calendar, src.name, dst_cal, dst.name,
-                                       index_of(parsed))
+                                       index_of(parsed), expect=src.obj.modseq)
         except Conflict as exc:
             raise DavError(409, caldav("no-uid-conflict"), str(exc)) from None
         await settle_floating(conn, dst_cal, parsed)

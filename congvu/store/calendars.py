@@ -657,13 +657,18 @@ async def delete_object(conn: asyncpg.Connection, cal: Calendar, href: str,
 
 async def move_object(
     conn: asyncpg.Connection, src: Calendar, href: str, dst: Calendar, dst_href: str,
-    index: ObjectIndex,
+    index: ObjectIndex, *, expect: int = ANY_VERSION,
 ) -> tuple[StoredObject, bool]:
-    """RFC 4918 §9.9 MOVE: remove at the source, create (or replace) at the target."""
-    obj = await delete_object(conn, src, href)
+    """RFC 4918 §9.9 MOVE: remove at the source, create at the target.
+
+    ``expect``: the ``modseq`` of the source object the caller read (and
+    indexed); then nothing may be at the target either (the caller removed
+    what was there). ``ObjectChanged`` otherwise, as for ``put_object``."""
+    obj = await delete_object(conn, src, href, expect=expect)
     if src.id == dst.id:
         dst = await get_calendar_by_id(conn, dst.owner_id, dst.id)
-    return await put_object(conn, dst, dst_href, index, obj.ics, obj.schedule_tag)
+    return await put_object(conn, dst, dst_href, index, obj.ics, obj.schedule_tag,
+                            expect=ANY_VERSION if expect == ANY_VERSION else None)
 
 
 async def list_objects(

@@ -307,3 +307,36 @@ async def test_if_match_put_loses_to_delete(dav, services: Services, pause) -> N
     r = await put
     assert r.status_code == 412, r.text  # not re-created over the removal
     assert (await dav.request("GET", CAL + "e.ics")).status_code == 404
+
+
+# --- MOVE ------------------------------------------------------------------------------
+
+
+async def test_move_of_a_version_no_longer_there(dav, services: Services) -> None:
+    """MOVE deletes and re-creates the version it read and indexed: if the
+    source changed (or the target filled) meanwhile, ObjectChanged — the
+    request is run again on fresh data — and nothing moved."""
+    cal = await an_calendar(services)
+    assert (await dav.request("PUT", CAL + "mv.ics", body=event("mv"))).status_code == 201
+    async with services.db.connection() as conn:
+        read = await repo.get_object(conn, cal, "mv.ics")
+    assert (await dav.request("PUT", CAL + "mv.ics", body=event("mv", summary="newer"))
+            ).status_code == 204
+    async with services.db.connection() as conn:
+        with pytest.raises(repo.ObjectChanged):
+            async with conn.transaction():
+                await repo.move_object(conn, cal, "mv.ics", cal, "moved.ics",
+                                       _index(event("mv")), expect=read.modseq)
+        current = await repo.get_object(conn, cal, "mv.ics")
+        # the target filled meanwhile: no silent overwrite either
+        assert (await dav.request("PUT", CAL + "moved.ics", body=event("other"))
+                ).status_code == 201
+        with pytest.raises(repo.ObjectChanged):
+            async with conn.transaction():
+                await repo.move_object(conn, cal, "mv.ics", cal, "moved.ics",
+                                       _index(event("mv")), expect=current.modseq)
+    assert "SUMMARY:newer" in await _body(dav, "mv.ics")
+    assert "UID:other" in await _body(dav, "moved.ics")
+    r = await dav.request("MOVE", CAL + "mv.ics", Destination=CAL + "moved.ics")
+    assert r.status_code == 204  # the HTTP MOVE reads both ends itself
+    assert "SUMMARY:newer" in await _body(dav, "moved.ics")
