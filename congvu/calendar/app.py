@@ -57,6 +57,9 @@ class _Cached:
     account_id: int
     password_hash: str
     at: float
+    # The account as last read with its stamp (`accounts_repo.stamp`), once read so.
+    account: Account | None = None
+    stamp: list[int | None] | None = None
 
 
 class BasicAuth:
@@ -64,9 +67,13 @@ class BasicAuth:
 
     argon2 takes tens of milliseconds, so a verified credential is remembered
     for a few minutes, keyed by a keyed hash of ``address:password``. The
-    account row is still read on every request and the remembered login only
+    account is still checked on every request and the remembered login only
     counts while the stored password hash is unchanged and the account
     enabled: a password change or a disable on any node ends it at once.
+    The check reads the account's stamp, a small value that changes with any
+    change to the account, its roles, aliases or unit; the account itself is
+    read again (and re-validated) only when the stamp is not the one it was
+    last read with, so every request still acts with the account as stored.
     """
 
     def __init__(self, services: Services) -> None:
@@ -90,14 +97,13 @@ class BasicAuth:
         if hit is not None and now - hit.at < CACHE_SECONDS:
             try:
                 if conn is not None:
-                    account = await accounts_repo.get_by_id(conn, hit.account_id)
+                    account = await self._current(conn, key, hit)
                 else:
                     async with self.services.db.connection() as own:
-                        account = await accounts_repo.get_by_id(own, hit.account_id)
+                        account = await self._current(own, key, hit)
             except Exception:
                 account = None
-            if (account is not None and account.enabled
-                    and account.password_hash == hit.password_hash):
+            if account is not None:
                 return account
             self._cache.pop(key, None)
         peer = request.client.host if request.client else None
@@ -108,6 +114,21 @@ class BasicAuth:
         if len(self._cache) > 10000:
             self._cache.clear()
         self._cache[key] = _Cached(account.id, account.password_hash or "", now)
+        return account
+
+    async def _current(self, conn: asyncpg.Connection, key: bytes,
+                       hit: _Cached) -> Account | None:
+        """The remembered login's account as stored now, if it still counts."""
+        if (hit.stamp is not None
+                and await accounts_repo.stamp(conn, hit.account_id) == hit.stamp):
+            return hit.account  # checked when read with this stamp
+        found = await accounts_repo.get_stamped(conn, hit.account_id)
+        if found is None:
+            return None
+        account, stamp = found
+        if not account.enabled or account.password_hash != hit.password_hash:
+            return None
+        self._cache[key] = _Cached(hit.account_id, hit.password_hash, hit.at, account, stamp)
         return account
 
 

@@ -90,6 +90,42 @@ async def get_by_id(conn: asyncpg.Connection, account_id: int) -> Account:
     return _account(row)
 
 
+# What an `Account` is read from, as the ids of the transactions that wrote the
+# versions now visible of those rows: the account's, its unit's, its roles' and
+# their units', its addresses'. The value read now equals one read before only
+# if these are the very same row versions: an UPDATE writes a new version of a
+# row and an INSERT a new row, both with the id of the writing transaction,
+# which was not yet visible before (so cannot have been in the earlier value);
+# without any such row only DELETEs are left, and they shorten the value. So an
+# Account read in the same statement as its stamp is still current while the
+# stamp is the same. A change that is not one (a vacuum reordering rows) only
+# costs a new read. ``u.xmin`` is NULL without a unit.
+_STAMP = """ARRAY[a.xmin, u.xmin]
+       || ARRAY(SELECT r.xmin FROM account_roles r WHERE r.account_id = a.id)
+       || ARRAY(SELECT ru.xmin FROM account_roles r JOIN units ru ON ru.id = r.unit_id
+                WHERE r.account_id = a.id)
+       || ARRAY(SELECT x.xmin FROM addresses x WHERE x.account_id = a.id)"""
+_STAMP_BY_ID = f"""SELECT {_STAMP}
+FROM accounts a LEFT JOIN units u ON u.id = a.unit_id WHERE a.id = $1"""
+_STAMPED_BY_ID = _SELECT.replace("\nFROM accounts a ", f", {_STAMP} AS stamp\nFROM accounts a ", 1) + (
+    " WHERE a.id = $1")
+assert _STAMPED_BY_ID.count("AS stamp") == 1
+
+
+async def get_stamped(conn: asyncpg.Connection, account_id: int,
+                      ) -> tuple[Account, list[int | None]] | None:
+    """The account and its stamp (`stamp`), read together; None if there is none."""
+    row = await conn.fetchrow(_STAMPED_BY_ID, account_id)
+    return (_account(row), row["stamp"]) if row else None
+
+
+async def stamp(conn: asyncpg.Connection, account_id: int) -> list[int | None] | None:
+    """A value that changes whenever the account as `get_stamped` reads it does
+    (its row, unit, roles or addresses); None if there is no such account."""
+    value: list[int | None] | None = await conn.fetchval(_STAMP_BY_ID, account_id)
+    return value
+
+
 async def get_by_address_for_login(conn: asyncpg.Connection, address: str) -> Account | None:
     """The account whose own address this is (logins use the primary address)."""
     row = await conn.fetchrow(_SELECT + " WHERE a.address = $1", address)

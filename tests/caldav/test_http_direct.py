@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import AN, PASSWORD, THU, basic, event
+from conftest import AN, BINH, DOMAIN, PASSWORD, THU, basic, event
+from starlette.requests import Request
 
 from congvu.calendar import app as dav_app
+from congvu.calendar.davxml import DavError
+from congvu.store import accounts as accounts_repo
 from congvu.web import app as web_app
 
 CAL = f"/dav/calendars/users/{AN}/calendar/"
@@ -130,3 +133,70 @@ async def test_a_remembered_login_follows_every_change_at_once(dav, org) -> None
     await org.add_role(THU, "schedule-manager:so-tttt", "test")
     r = await dav.request("PUT", UNIT_CAL + "w3.ics", user=THU, body=event("w3"))
     assert r.status_code == 201
+
+
+def _request(user: str, password: str = PASSWORD) -> Request:
+    headers = [(k.lower().encode(), v.encode()) for k, v in basic(user, password).items()]
+    return Request({"type": "http", "method": "PROPFIND", "path": "/dav/", "headers": headers,
+                    "client": ("127.0.0.1", 1)})
+
+
+async def test_the_account_stamp_changes_with_everything_an_account_is_read_from(
+        services, org) -> None:
+    async def stamp_of(address: str) -> list[int | None] | None:
+        account = await org.get_account(address)
+        async with services.db.connection() as conn:
+            return await accounts_repo.stamp(conn, account.id)
+
+    seen = [await stamp_of(AN)]
+    assert seen[0] is not None and await stamp_of(AN) == seen[0]
+    async with services.db.connection() as conn:
+        account, stamp = await accounts_repo.get_stamped(conn, (await org.get_account(AN)).id)
+        assert stamp == seen[0] and account.address == AN
+        assert await accounts_repo.stamp(conn, 10**9) is None
+        assert await accounts_repo.get_stamped(conn, 10**9) is None
+    changes = [
+        org.add_role(AN, "schedule-manager:q-hk", "test"),
+        org.remove_role(AN, "schedule-manager:q-hk", "test"),
+        org.add_alias(f"giam-doc@{DOMAIN}", AN, "test"),
+        org.remove_alias(f"giam-doc@{DOMAIN}", "test"),
+        org.rename_unit("so-tttt", "Sở Khoa học và Công nghệ", "test"),
+        org.set_password(AN, "Mật-khẩu-mới-2026!", "test"),
+        org.set_enabled(AN, False, "test"),
+        org.set_enabled(AN, True, "test"),
+    ]
+    for change in changes:
+        await change
+        now = await stamp_of(AN)
+        assert now != seen[-1]
+        seen.append(now)
+    # A role or an alias added and removed again: the same rows as before, so
+    # the same stamp; every other state its own.
+    assert seen[2] == seen[4] == seen[0]
+    assert len(set(map(tuple, seen))) == len(seen) - 2
+    # Someone else's change leaves it alone.
+    await org.add_role(BINH, "schedule-manager:q-hk", "test")
+    assert await stamp_of(AN) == seen[-1]
+
+
+async def test_a_remembered_login_reads_the_account_again_only_when_it_changed(
+        services, org) -> None:
+    auth = dav_app.BasicAuth(services)
+    first = await auth(_request(AN))  # verified by the authenticator, remembered
+    second = await auth(_request(AN))  # read again with its stamp
+    assert await auth(_request(AN)) is second  # the stamp is the same: no new read
+    assert second == first
+    await org.add_alias(f"giam-doc@{DOMAIN}", AN, "test")
+    third = await auth(_request(AN))
+    assert f"giam-doc@{DOMAIN}" in third.aliases and third is not second
+    await org.add_role(AN, "schedule-manager:q-hk", "test")
+    fourth = await auth(_request(AN))
+    assert "schedule-manager:q-hk" in map(str, fourth.roles)
+    await org.set_enabled(AN, False, "test")
+    with pytest.raises(DavError) as refused:
+        await auth(_request(AN))
+    assert refused.value.status == 401
+    await org.set_enabled(AN, True, "test")
+    assert (await auth(_request(AN))).enabled
+    with pytest.raises(DavError):
+        await auth(_request(AN, "sai-mật-khẩu"))
