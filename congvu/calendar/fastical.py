@@ -17,8 +17,9 @@ the same TZID and VALUE the full parser would pass), and the index facts are
 computed by the same `icaltime`/`ical` functions over a small stand-in
 component (ORGANIZER and ATTENDEE are split by icalendar's own Contentline
 and read by `ical.attendee_of`). Properties whose type could fail or change
-the facts in ways not reproduced here (RDATE, EXDATE, RECURRENCE-ID, METHOD,
-unknown IANA names...) make it give up. tests/calendar/test_fastical.py
+the facts in ways not reproduced here (RDATE, RECURRENCE-ID, METHOD,
+unknown IANA names...) make it give up; EXDATE is read (it can make an
+object floating) but its series is expanded the full way. tests/calendar/test_fastical.py
 compares both paths over a broad corpus and random mutations.
 
 `series` (kept on the `CalendarObject`, outside equality) is what
@@ -70,11 +71,12 @@ _CHILDREN = {
 }
 # icalendar value types whose from_ical is called here exactly as the full
 # parser calls it (a failure there is a property error: give up).
-_CHECKED = frozenset({"vDDDTypes", "vDate", "vDatetime", "vDuration", "vInt", "vRecur",
+_CHECKED = frozenset({"vDDDTypes", "vDDDLists", "vDate", "vDatetime", "vDuration", "vInt",
+                      "vRecur",
                       "vUri", "vUTCOffset", "vGeo", "vFloat", "vBoolean"})
 # Never read here: they carry scheduling or recurrence facts reproduced only
 # by the full path, or they are not allowed in a stored object.
-_REFUSED = frozenset({"RDATE", "EXDATE", "EXRULE",
+_REFUSED = frozenset({"RDATE", "EXRULE",
                       "RECURRENCE-ID", "METHOD", "FREEBUSY", "X-WR-TIMEZONE"})
 # icalendar passes the TZID parameter to these (ComponentIcalParser.datetime_names).
 _TZ_NAMES = frozenset({"DTSTART", "DTEND", "RECURRENCE-ID", "DUE", "RDATE", "EXDATE"})
@@ -207,9 +209,10 @@ def _value(name: str, params: dict[str, str], value: str) -> Any:
             if not _TZID.fullmatch(tzid):
                 raise _GiveUp
             parsed = factory.from_ical(value, tzid)
-            if not (isinstance(parsed, datetime) and isinstance(parsed.tzinfo, ZoneInfo)
-                    and parsed.tzinfo.key == tzid):
-                raise _GiveUp  # an unknown or aliased zone: the full path decides
+            for one in parsed if isinstance(parsed, list) else (parsed,):
+                if not (isinstance(one, datetime) and isinstance(one.tzinfo, ZoneInfo)
+                        and one.tzinfo.key == tzid):
+                    raise _GiveUp  # an unknown or aliased zone: the full path decides
         else:
             parsed = factory.from_ical(value)
     except _GiveUp:
@@ -307,7 +310,7 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                 if len(params) != n:
                     return None  # a repeated parameter
                 if ("TZID" in params or "VALUE" in params) and name not in (
-                        "DTSTART", "DTEND", "DUE", "TRIGGER"):
+                        "DTSTART", "DTEND", "DUE", "EXDATE", "TRIGGER"):
                     return None
             where = stack[-1]
             if name in _ADDRESSES:
@@ -326,6 +329,9 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                 if not _known_zone(str(prop)):
                     return None  # icalendar would build (and cache) a zone from it
             elif in_main and where == main.name:  # type: ignore[union-attr]
+                if name == "EXDATE":  # repeatable; only `has_floating` reads it here
+                    main.setdefault(name, []).append(prop)  # type: ignore[union-attr]
+                    continue
                 if name in main:  # type: ignore[operator]
                     if name in _SINGLE:
                         return None
@@ -444,8 +450,8 @@ def _counted_last_end(
 def _series_of(main: _Comp, text: str,
                occurrences: tuple[datetime, ...] | None) -> Series | None:
     """What `series_spans` needs, when it can reproduce recurring-ical-events."""
-    if main.name != "VEVENT":
-        return None
+    if main.name != "VEVENT" or "EXDATE" in main:
+        return None  # (EXDATE: recurring-ical-events' matching is not reproduced)
     dtstart = main["DTSTART"].dt
     dtend = icaltime.prop_dt(main, "DTEND")  # type: ignore[arg-type]
     dur = main.get("DURATION")

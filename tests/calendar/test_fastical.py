@@ -287,6 +287,16 @@ def misc_variants() -> Iterator[bytes]:
     yield cal(*comp("VEVENT", *utc, "BEGIN:VALARM", "ACTION:EMAIL", "TRIGGER:-PT1H",
                     "SUMMARY:Nhắc", "DESCRIPTION:x", "ATTENDEE:mailto:an@x.vn", "END:VALARM"))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3", "EXDATE:20260313T020000Z"))
+    for exdates in (["EXDATE:20260313T020000Z,20260320T020000Z"],
+                    ["EXDATE:20260313T020000Z", "EXDATE:20260320T090000"],
+                    ["EXDATE;TZID=Asia/Ho_Chi_Minh:20260313T090000"],
+                    ["EXDATE;TZID=America/New_York:20260313T090000,20260320T090000"],
+                    ["EXDATE;TZID=Nowhere/City:20260313T090000"],
+                    ["EXDATE;VALUE=DATE:20260313"], ["EXDATE:20260313"], ["EXDATE:soon"],
+                    ["EXDATE:"], ["EXDATE;VALUE=PERIOD:20260313T020000Z/PT1H"]):
+        for start in (STARTS["utc"], STARTS["vn"], STARTS["day"], STARTS["floating"]):
+            yield cal(*comp("VEVENT", *start, "RRULE:FREQ=WEEKLY;COUNT=4", *exdates))
+        yield cal(*comp("VEVENT", *utc, *exdates))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3", "RDATE:20260401T020000Z"))
     yield cal(*comp("VEVENT", *utc, "RRULE:FREQ=WEEKLY;COUNT=3"),
               *comp("VEVENT", "RECURRENCE-ID:20260313T020000Z", "DTSTART:20260313T050000Z"))
