@@ -43,6 +43,9 @@ def load_migrations() -> list[Migration]:
     return found
 
 
+XID_CHECK_MIGRATION = 13
+
+
 async def apply_migrations(db: Database) -> list[int]:
     """Apply what is missing; return the versions this call applied."""
     applied_now: list[int] = []
@@ -66,4 +69,10 @@ async def apply_migrations(db: Database) -> list[int]:
                 mig.name,
             )
             applied_now.append(mig.version)
+        # calendar change numbers are transaction ids: a restored dump in a
+        # new cluster starts those again (migration 013)
+        if (XID_CHECK_MIGRATION in done or XID_CHECK_MIGRATION in applied_now) and \
+                await conn.fetchval("SELECT calendar_check_xids()"):
+            log.warning("transaction ids started again below the stored calendar change "
+                        "numbers (a restored dump?): renumbered; clients sync afresh")
     return applied_now

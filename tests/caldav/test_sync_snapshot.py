@@ -4,6 +4,8 @@ later-started one must still reach every client that synced in between."""
 
 from __future__ import annotations
 
+import pytest
+
 from congvu.calendar.objects import write_object
 from congvu.store import calendars as repo
 from tests.caldav.test_caldav_store import DOMAIN, event
@@ -101,3 +103,36 @@ async def test_limit_page_then_a_late_commit(org) -> None:
         await slow.commit()
     rest = await _sync(org, cal, page.token)
     assert _hrefs(rest) == {"f2.ics", "slow.ics"}
+
+
+async def test_change_numbers_follow_a_restore_into_a_new_cluster(org) -> None:
+    """A dump restored into a new PostgreSQL cluster starts transaction ids
+    again below the stored change numbers; the next start renumbers them, old
+    tokens are refused (clients sync afresh) and new changes show again."""
+    from congvu.store.migrate import apply_migrations
+
+    cal = await _calendar(org)
+    async with org.db.transaction() as conn:
+        await write_object(conn, cal, "a.ics", event("a", "20260105T020000Z",
+                                                     "20260105T030000Z"))
+    old = (await _sync(org, cal, "")).token
+    far = 2**40  # what the old cluster's ids looked like
+    async with org.db.transaction() as conn:
+        await conn.execute("UPDATE calendar_objects SET modseq = $1", far)
+        await conn.execute("UPDATE calendar_xid_watermark SET xid = $1", far)
+    stuck = (await _sync(org, cal, "")).token
+    assert await apply_migrations(org.db) == []  # a node starts
+    fresh = await _sync(org, cal, "")
+    assert fresh.token != stuck and {o.href for o in fresh.changed} == {"a.ics"}
+    async with org.db.connection() as conn:
+        assert await conn.fetchval("SELECT max(modseq) FROM calendar_objects") < far
+        with pytest.raises(repo.InvalidSyncToken):  # numbered in the old cluster
+            await repo.changes_since(conn, cal, stuck)
+    # a token from before, numbered below everything now: all of it again
+    assert _hrefs(await _sync(org, cal, old)) == {"a.ics"}
+    async with org.db.transaction() as conn:
+        await write_object(conn, cal, "b.ics", event("b", "20260106T020000Z",
+                                                     "20260106T030000Z"))
+    assert _hrefs(await _sync(org, cal, fresh.token)) == {"b.ics"}
+    assert await apply_migrations(org.db) == []  # and a normal start changes nothing
+    assert _hrefs(await _sync(org, cal, fresh.token)) == {"b.ics"}
