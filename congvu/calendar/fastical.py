@@ -266,6 +266,7 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
     cal_props: set[str] = set()
     main: _Comp | None = None
     in_main = False
+    tzid_seen = False
     try:
         last = len(lines) - 1
         for i, line in enumerate(lines):
@@ -278,6 +279,7 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                             return None
                     elif cname != "VCALENDAR":
                         return None
+                    tzid_seen = False
                     if cname in ("VEVENT", "VTODO"):
                         if main is not None:
                             return None
@@ -326,8 +328,9 @@ def _parse(data: bytes | str, floating_tz: tzinfo, floating_key: str,
                 if name == "CALSCALE" and str(prop).upper() != "GREGORIAN":
                     return None
             elif where == "VTIMEZONE" and name == "TZID":
-                if not _known_zone(str(prop)):
+                if not _known_zone(str(prop)) or tzid_seen:
                     return None  # icalendar would build (and cache) a zone from it
+                tzid_seen = True
             elif in_main and where == main.name:  # type: ignore[union-attr]
                 if name == "EXDATE":  # repeatable; only `has_floating` reads it here
                     main.setdefault(name, []).append(prop)  # type: ignore[union-attr]

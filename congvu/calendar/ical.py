@@ -181,7 +181,8 @@ def load_calendar(data: bytes | str | Calendar) -> Calendar:
         raise InvalidCalendarData("not an iCalendar object (no BEGIN:VCALENDAR)")
     try:
         cal = Calendar.from_ical(text)
-    except (ValueError, IndexError, KeyError, TypeError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        # (AttributeError: icalendar 7 on a VTIMEZONE with two TZIDs)
         raise InvalidCalendarData(f"cannot parse iCalendar: {exc}") from exc
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
         raise InvalidCalendarData("top-level component is not VCALENDAR")

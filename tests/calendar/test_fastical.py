@@ -487,6 +487,15 @@ def test_common_shapes_take_the_fast_path(body: bytes) -> None:
             assert fastical.series_spans(fast.series, zone[0], 1000) is not False
 
 
+def test_vtimezone_with_two_tzids_is_a_400() -> None:
+    body = cal(*comp("VEVENT", *STARTS["vn"]),
+               vtimezone=VTZ_VN.replace("TZID:Asia/Ho_Chi_Minh\r\n",
+                                        "TZID:Asia/Ho_Chi_Minh\r\n" * 2))
+    assert check(body) is None  # (icalendar itself raised AttributeError: a 500 before)
+    with pytest.raises(ical.InvalidCalendarData, match="cannot parse iCalendar"):
+        ical.parse_calendar_object(body)
+
+
 def test_fast_values() -> None:
     """A few facts spelled out, so both paths cannot drift together."""
     body = cal(*comp("VEVENT", *STARTS["ny"], fold(
