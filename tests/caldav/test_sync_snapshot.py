@@ -106,9 +106,9 @@ async def test_limit_page_then_a_late_commit(org) -> None:
 
 
 async def test_change_numbers_follow_a_restore_into_a_new_cluster(org) -> None:
-    """A dump restored into a new PostgreSQL cluster starts transaction ids
-    again below the stored change numbers; the next start renumbers them, old
-    tokens are refused (clients sync afresh) and new changes show again."""
+    """A dump restored into another PostgreSQL cluster may count transaction
+    ids from below the stored change numbers; the next start renumbers them,
+    old tokens are refused (clients sync afresh) and new changes show again."""
     from congvu.store.migrate import apply_migrations
 
     cal = await _calendar(org)
@@ -119,7 +119,6 @@ async def test_change_numbers_follow_a_restore_into_a_new_cluster(org) -> None:
     far = 2**40  # what the old cluster's ids looked like
     async with org.db.transaction() as conn:
         await conn.execute("UPDATE calendar_objects SET modseq = $1", far)
-        await conn.execute("UPDATE calendar_xid_watermark SET xid = $1", far)
     stuck = (await _sync(org, cal, "")).token
     assert await apply_migrations(org.db) == []  # a node starts
     fresh = await _sync(org, cal, "")
