@@ -60,6 +60,7 @@ OBJECT_TYPES = ("VEVENT", "VTODO", "VJOURNAL")
 _CLASSES = ("PUBLIC", "PRIVATE", "CONFIDENTIAL")
 # Properties whose parse failure makes the object unusable.
 _CRITICAL = {"UID", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RECURRENCE-ID"}
+_ONCE = ("DTSTART", "DTEND", "DUE", "DURATION", "RECURRENCE-ID")
 
 
 class InvalidCalendarData(ValueError):
@@ -197,6 +198,11 @@ def _check_component(comp: Component) -> None:
             broken.add(name)
     if broken:
         raise InvalidCalendarData(f"{comp.name}: unparsable {', '.join(sorted(broken))}")
+    # RFC 5545 §3.6.1/§3.6.2: each at most once (recurring-ical-events cannot
+    # expand a series with two of them: it was a 500 at indexing time).
+    repeated = sorted(n for n in _ONCE if isinstance(comp.get(n), list))
+    if repeated:
+        raise InvalidCalendarData(f"{comp.name}: repeated {', '.join(repeated)}")
     if "UID" not in comp or not str(comp["UID"]).strip():
         raise InvalidCalendarData(f"{comp.name} without UID")
     # RFC 5545 §3.6.1 / §3.6.2: DTEND (DUE) and DURATION are mutually exclusive.

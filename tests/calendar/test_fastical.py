@@ -496,6 +496,17 @@ def test_vtimezone_with_two_tzids_is_a_400() -> None:
         ical.parse_calendar_object(body)
 
 
+@pytest.mark.parametrize("twice", ["DTSTART:20260306T100000Z", "DTEND:20260306T110000Z",
+                                   "DURATION:PT2H"])
+def test_a_repeated_time_property_is_a_400(twice: str) -> None:
+    once = "DURATION:PT1H" if twice.startswith("DURATION") else "DTEND:20260306T100000Z"
+    body = cal(*comp("VEVENT", "DTSTART:20260306T090000Z", once, twice,
+                     "RRULE:FREQ=DAILY;COUNT=3"))
+    assert check(body) is None  # (the full path indexed it, then failed expanding: a 500)
+    with pytest.raises(ical.InvalidCalendarData, match="repeated"):
+        ical.parse_calendar_object(body)
+
+
 def test_fast_values() -> None:
     """A few facts spelled out, so both paths cannot drift together."""
     body = cal(*comp("VEVENT", *STARTS["ny"], fold(
