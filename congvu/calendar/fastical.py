@@ -19,8 +19,9 @@ component (ORGANIZER and ATTENDEE are split by icalendar's own Contentline
 and read by `ical.attendee_of`). Properties whose type could fail or change
 the facts in ways not reproduced here (RDATE, RECURRENCE-ID, METHOD,
 unknown IANA names...) make it give up; EXDATE is read (it can make an
-object floating) but its series is expanded the full way. tests/calendar/test_fastical.py
-compares both paths over a broad corpus and random mutations.
+object floating) but its series is expanded the full way.
+tests/calendar/test_fastical.py compares both paths over a broad corpus and
+random mutations.
 
 `series` (kept on the `CalendarObject`, outside equality) is what
 `objects.recurring_spans` needs to expand a bounded recurring VEVENT without
@@ -31,8 +32,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,12 +73,11 @@ _CHILDREN = {
 # icalendar value types whose from_ical is called here exactly as the full
 # parser calls it (a failure there is a property error: give up).
 _CHECKED = frozenset({"vDDDTypes", "vDDDLists", "vDate", "vDatetime", "vDuration", "vInt",
-                      "vRecur",
-                      "vUri", "vUTCOffset", "vGeo", "vFloat", "vBoolean"})
+                      "vRecur", "vUri", "vUTCOffset", "vGeo", "vFloat", "vBoolean"})
 # Never read here: they carry scheduling or recurrence facts reproduced only
 # by the full path, or they are not allowed in a stored object.
-_REFUSED = frozenset({"RDATE", "EXRULE",
-                      "RECURRENCE-ID", "METHOD", "FREEBUSY", "X-WR-TIMEZONE"})
+_REFUSED = frozenset({"RDATE", "EXRULE", "RECURRENCE-ID", "METHOD", "FREEBUSY",
+                      "X-WR-TIMEZONE"})
 # icalendar passes the TZID parameter to these (ComponentIcalParser.datetime_names).
 _TZ_NAMES = frozenset({"DTSTART", "DTEND", "RECURRENCE-ID", "DUE", "RDATE", "EXDATE"})
 # Read from the object component: one each at most.
@@ -240,7 +240,6 @@ def _address(line: str) -> Any:
 def parse_simple(
     data: bytes | str,
     *,
-    now: Any = None,
     floating_tz: tzinfo = UTC,
     floating_key: str = "UTC",
     supported: tuple[str, ...] = ("VEVENT", "VTODO", "VJOURNAL"),
