@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.util
 import random
 import sys
 from collections.abc import Iterator
@@ -26,8 +27,11 @@ import pytest
 from congvu.calendar import fastical, ical, icaltime, objects
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-import caldav_load  # noqa: E402
+# the CalDAV bench's own event bodies (bench/ is no package)
+_spec = importlib.util.spec_from_file_location("caldav_load", ROOT / "bench" / "caldav_load.py")
+assert _spec is not None and _spec.loader is not None
+caldav_load = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(caldav_load)
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 ZONES: list[tuple[tzinfo, str]] = [
