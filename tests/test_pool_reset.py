@@ -47,3 +47,27 @@ async def test_session_settings_do_not_outlive_release(db_params: ConnectParams)
             assert await conn.fetchval("SHOW application_name") != "leaked2"
     finally:
         await db.close()
+
+
+async def test_a_transaction_setting_needs_no_reset(db_params: ConnectParams) -> None:
+    """SET LOCAL ends with its transaction: no reset round trip after it, and
+    nothing of it reaches the next user; a session SET in the same text does
+    get the reset."""
+    db = await _one_connection_pool(db_params)
+    try:
+        async with db.connection() as conn:  # a fresh connection is reset once
+            pass
+        async with db.connection() as conn:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert not conn._needs_reset
+        async with db.connection() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+            async with conn.transaction():
+                await conn.execute("SET LOCAL work_mem = '8MB'; SET application_name = 'leak'")
+            assert conn._needs_reset
+        async with db.connection() as conn:
+            assert await conn.fetchval("SHOW application_name") != "leak"
+    finally:
+        await db.close()

@@ -125,8 +125,11 @@ def _json_codecs_setup() -> Any:
 # advisory locks, SET/RESET, set_config(), LISTEN, DECLARE (WITH HOLD cursors),
 # PREPARE. Matching too much is harmless (the connection is then reset); the
 # list must not miss any such statement the code sends.
+# SET LOCAL ends with its transaction (asyncpg rolls back one left open), so
+# it leaves nothing behind.
 _SESSION_STATE = re.compile(
-    r"advisory_(?!xact_)|\bset_config\b|^\s*(?:set|reset|listen|declare|prepare|discard)\b",
+    r"advisory_(?!xact_)|\bset_config\b"
+    r"|(?:^|;)\s*(?:set(?!\s+local\b)|reset|listen|declare|prepare|discard)\b",
     re.IGNORECASE | re.MULTILINE,
 )
 
