@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qs, urlparse
 
 import asyncpg
@@ -111,12 +111,29 @@ def start_embedded(pg_dir: Path) -> ConnectParams:
     return params.with_database(EMBEDDED_DB)
 
 
-def _json_codecs_setup() -> Any:
+# Run on every new pool connection once the store's modules registered them
+# (`warm_new_connections`): a hot statement prepared and planned before the
+# first request that needs it, instead of during it. A warmer must change
+# nothing; its failure (a database not migrated yet) is ignored.
+_WARMERS: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
+
+
+def warm_new_connections(warmer: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+    if warmer not in _WARMERS:
+        _WARMERS.append(warmer)
+
+
+def _json_codecs_setup(warm: bool = False) -> Any:
     async def init(conn: asyncpg.Connection) -> None:
         for typ in ("json", "jsonb"):
             await conn.set_type_codec(
                 typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
             )
+        for warmer in _WARMERS if warm else ():
+            try:
+                await warmer(conn)
+            except Exception as exc:  # never a reason to lose the connection
+                log.debug("warming a new connection: %s", exc)
 
     return init
 
@@ -197,7 +214,7 @@ class Database:
             **params.kwargs(),
             min_size=min_size,
             max_size=max_size,
-            init=_json_codecs_setup(),
+            init=_json_codecs_setup(warm=True),
             command_timeout=60,
             connection_class=_PoolConnection,
             reset=_reset_if_needed,

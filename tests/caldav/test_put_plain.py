@@ -164,3 +164,22 @@ async def test_own_calendars_by_name(dav, services: Services, verdicts) -> None:
     assert r.status_code == 201
     assert verdicts[:2] == ["written", "written"]
     assert verdicts[2:4] == ["slow", "slow"] and len(verdicts) == 4
+
+
+async def test_new_connections_come_with_the_put_planned(services: Services) -> None:
+    """A new pooled connection has the one-statement PUT prepared and on its
+    generic plan (warmed for account 0: nothing written)."""
+    from congvu.store.db import Database
+
+    db = await Database.connect(services.db.params, min_size=1, max_size=1)
+    try:
+        async with db.connection() as conn:
+            plans = await conn.fetch(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE '%at_href AS%'"
+                " AND statement NOT LIKE '%pg_prepared_statements%'")
+            assert len(plans) == 1 and plans[0]["generic_plans"] >= 1, plans
+            assert await conn.fetchval(
+                "SELECT count(*) FROM calendar_objects WHERE owner_id = 0") == 0
+    finally:
+        await db.close()
