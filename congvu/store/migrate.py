@@ -43,7 +43,7 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-XID_CHECK_MIGRATION = 13
+XID_CHECK_MIGRATION = 11
 
 
 async def apply_migrations(db: Database) -> list[int]:
@@ -70,7 +70,7 @@ async def apply_migrations(db: Database) -> list[int]:
             )
             applied_now.append(mig.version)
         # calendar change numbers are transaction ids: a restored dump in a
-        # new cluster starts those again (migration 013)
+        # new cluster starts those again (migration 011)
         if (XID_CHECK_MIGRATION in done or XID_CHECK_MIGRATION in applied_now) and \
                 await conn.fetchval("SELECT calendar_check_xids()"):
             log.warning("transaction ids started again below the stored calendar change "
