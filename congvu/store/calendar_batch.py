@@ -195,20 +195,6 @@ FROM v JOIN seq ON seq.owner_id = v.owner_id AND seq.id = v.calendar_id
 RETURNING {", ".join(c.strip() for c in _OBJ_COLS.split(","))}"""
 
 
-async def _put_many(conn: asyncpg.Connection, items: Sequence[PutItem], texts: list[str],
-                    facts: dict[str, tuple[str, int]]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        _PUT_MANY,
-        [i.calendar.owner_id for i in items], [i.calendar.id for i in items],
-        [i.href for i in items], [i.index.uid for i in items], [facts[t][0] for t in texts],
-        texts, [i.index.component for i in items], [i.index.first_start for i in items],
-        [i.index.last_end for i in items], [i.index.recurring for i in items],
-        [span_bucket(i.index) for i in items], [i.index.class_ for i in items],
-        [i.schedule_tag for i in items], [facts[t][1] for t in texts],
-        [i.index.instances is not None for i in items], [i.index.floating_tz for i in items],
-    )
-
-
 async def put_objects(conn: asyncpg.Connection, items: Sequence[PutItem]) -> list[StoredObject]:
     """Create or replace one object in each of many collections, in one statement.
 
@@ -228,7 +214,16 @@ async def put_objects(conn: asyncpg.Connection, items: Sequence[PutItem]) -> lis
         if t not in facts:
             facts[t] = (make_etag(t), len(t.encode("utf-8")))
     try:
-        rows = await _put_many(conn, items, texts, facts)
+        rows = await conn.fetch(
+            _PUT_MANY,
+            [i.calendar.owner_id for i in items], [i.calendar.id for i in items],
+            [i.href for i in items], [i.index.uid for i in items], [facts[t][0] for t in texts],
+            texts, [i.index.component for i in items], [i.index.first_start for i in items],
+            [i.index.last_end for i in items], [i.index.recurring for i in items],
+            [span_bucket(i.index) for i in items], [i.index.class_ for i in items],
+            [i.schedule_tag for i in items], [facts[t][1] for t in texts],
+            [i.index.instances is not None for i in items], [i.index.floating_tz for i in items],
+        )
     except asyncpg.ForeignKeyViolationError:  # a calendar went away meanwhile
         rows = []
     if len(rows) != len(items):

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from . import db
-from .calendars import Calendar, ObjectIndex, make_etag, span_bucket
+from .calendars import STAMP, Calendar, ObjectIndex, make_etag, span_bucket
 
 __all__ = ["PRECONDITIONS", "PlainPut", "put_plain", "put_plain_by_name"]
 
@@ -73,8 +73,7 @@ verdict AS (
             THEN 'precondition'
         ELSE 'written' END AS v),
 seq AS (
-    SELECT pg_current_xact_id()::text::bigint AS sync_seq
-    WHERE (SELECT v FROM verdict) = 'written'),
+    SELECT {stamp} AS sync_seq WHERE (SELECT v FROM verdict) = 'written'),
 replaced AS (
     UPDATE calendar_objects SET
         uid = $4, etag = $5, ics = $6, component = $7, first_start = $8, last_end = $9,
@@ -108,7 +107,7 @@ new_instances AS (
 SELECT (SELECT v FROM verdict) AS verdict, up.etag, up.inserted, up.schedule_tag
 FROM (SELECT 1) AS one LEFT JOIN up ON true"""
 
-_PUT_PLAIN = _PUT_TEMPLATE.format(calendar_cte="", cal="$2", calendar_check="")
+_PUT_PLAIN = _PUT_TEMPLATE.format(calendar_cte="", cal="$2", calendar_check="", stamp=STAMP)
 
 # The same with the calendar looked up in the statement by its URL name (the
 # owner's default calendar for "calendar", as resources.resolve maps it): one
@@ -120,7 +119,8 @@ _PUT_PLAIN_BY_NAME = _PUT_TEMPLATE.format(calendar_cte="""cal AS (
       AND CASE WHEN $2::text = 'calendar' THEN is_default ELSE name = $2::text END
       AND ($7 = ANY(components) OR (cardinality(components) = 0 AND $7 IN ('VEVENT', 'VTODO')))
     ORDER BY is_default DESC LIMIT 1),
-""", cal="(SELECT id FROM cal)", calendar_check="WHEN NOT EXISTS (SELECT 1 FROM cal) THEN 'slow'\n        ")
+""", cal="(SELECT id FROM cal)", calendar_check="WHEN NOT EXISTS (SELECT 1 FROM cal) THEN 'slow'\n        ",
+    stamp=STAMP)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -200,13 +200,19 @@ class Changes:
 
 
 def sync_token(cal: Calendar) -> str:
-    return f"{cal.id}-{cal.sync_seq}x{cal.sync_mark}"
+    return _token(cal, cal.sync_mark)
+
+
+def _token(cal: Calendar, mark: str, after: str | None = None) -> str:
+    """``<id>-<property changes>x<mark>[~<href, base64url>]`` (`parse_token`)."""
+    tail = "~" + base64.urlsafe_b64encode(after.encode("utf-8")).decode("ascii") if after else ""
+    return f"{cal.id}-{cal.sync_seq}x{mark}{tail}"
 
 
 # Every read of a calendar row takes the snapshot part of its sync token along
 # (migration 011: computed in the statement's own snapshot).
 _CAL_COLS = "calendars.*, calendar_sync_mark(calendars.owner_id, calendars.id) AS sync_mark"
-_C_COLS = "c.*, calendar_sync_mark(c.owner_id, c.id) AS sync_mark"
+_C_COLS = _CAL_COLS.replace("calendars.", "c.")  # the same, for "calendars c"
 
 
 def _calendar(r: asyncpg.Record) -> Calendar:
@@ -510,7 +516,29 @@ async def put_object(
     # One statement: the change number (this transaction's id, RFC 6578 via
     # the snapshot tokens), drop a tombstone of the href, upsert.
     try:
-        row = await _upsert_one(conn, cal, href, index, text, schedule_tag, bucket, expect)
+        row = await conn.fetchrow(
+            f"""WITH seq AS (
+                    SELECT {STAMP} AS sync_seq, kind = 'schedule-inbox' AS in_inbox
+                    FROM calendars WHERE owner_id = $1 AND id = $2),
+                gone AS (
+                    DELETE FROM calendar_tombstones
+                    WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
+                old_instances AS (
+                    DELETE FROM calendar_instances
+                    WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
+                {_UPSERT_INTO}
+                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15,
+                       $16, seq.in_inbox
+                FROM seq
+                {_UPSERT_ON_CONFLICT}
+                WHERE $17::bigint = -1 OR calendar_objects.modseq = $17::bigint
+                RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
+            cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
+            index.first_start, index.last_end, index.recurring, bucket, index.class_,
+            schedule_tag, len(text.encode("utf-8")), index.instances is not None, index.floating_tz,
+            # None (nothing expected there): no stored version can match
+            -2 if expect is None else expect,
+        )
     except asyncpg.ForeignKeyViolationError:  # the calendar went away meanwhile
         row = None
     if expect != ANY_VERSION and (row is None or (expect is not None and row["inserted"])):
@@ -521,34 +549,6 @@ async def put_object(
     if index.instances:
         await _insert_instances(conn, cal, href, index.instances)
     return _object(row), bool(row["inserted"])
-
-
-async def _upsert_one(conn: asyncpg.Connection, cal: Calendar, href: str, index: ObjectIndex,
-                      text: str, schedule_tag: str | None, bucket: int,
-                      expect: int | None) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"""WITH seq AS (
-                SELECT {STAMP} AS sync_seq, kind = 'schedule-inbox' AS in_inbox
-                FROM calendars WHERE owner_id = $1 AND id = $2),
-            gone AS (
-                DELETE FROM calendar_tombstones
-                WHERE owner_id = $1 AND calendar_id = $2 AND href = $3),
-            old_instances AS (
-                DELETE FROM calendar_instances
-                WHERE owner_id = $1 AND calendar_id = $2 AND href = $3)
-            {_UPSERT_INTO}
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, seq.sync_seq, $14, $15,
-                   $16, seq.in_inbox
-            FROM seq
-            {_UPSERT_ON_CONFLICT}
-            WHERE $17::bigint = -1 OR calendar_objects.modseq = $17::bigint
-            RETURNING {_OBJ_COLS}, (xmax = 0) AS inserted""",
-        cal.owner_id, cal.id, href, index.uid, make_etag(text), text, index.component,
-        index.first_start, index.last_end, index.recurring, bucket, index.class_,
-        schedule_tag, len(text.encode("utf-8")), index.instances is not None, index.floating_tz,
-        # None (nothing expected there): no stored version can match
-        -2 if expect is None else expect,
-    )
 
 
 async def _insert_instances(conn: asyncpg.Connection, cal: Calendar, href: str,
@@ -689,18 +689,11 @@ async def list_objects(
 async def list_tags(conn: asyncpg.Connection, cal: Calendar,
                     since: SyncPoint | None = None) -> list[ObjectTag]:
     """href and ETag of every object (changed after ``since``)."""
-    if since is None or since == START:
-        rows = await conn.fetch(
-            """SELECT href, etag, component FROM calendar_objects
-               WHERE owner_id = $1 AND calendar_id = $2""",
-            cal.owner_id, cal.id,
-        )
-    else:
-        rows = await conn.fetch(
-            f"""SELECT href, etag, component FROM calendar_objects
-                WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}""",
-            cal.owner_id, cal.id, *since.sql(),
-        )
+    rows = await conn.fetch(
+        f"""SELECT href, etag, component FROM calendar_objects
+            WHERE owner_id = $1 AND calendar_id = $2 AND {_AFTER}""",
+        cal.owner_id, cal.id, *(since or START).sql(),
+    )
     return [ObjectTag(r[0], r[1], r[2]) for r in rows]
 
 
@@ -880,12 +873,6 @@ def parse_token(cal: Calendar, token: str) -> SyncPoint:
     return SyncPoint(top, running, page)
 
 
-def _page_token(cal: Calendar, point: SyncPoint) -> str:
-    mark = ".".join(str(x) for x in (point.top, *point.running))
-    after = base64.urlsafe_b64encode(point.after.encode("utf-8")).decode("ascii") if point.after else ""
-    return f"{cal.id}-{cal.sync_seq}x{mark}" + (f"~{after}" if after else "")
-
-
 async def changes_since(
     conn: asyncpg.Connection, cal: Calendar, token: str, *, with_data: bool = False,
     tags_only: bool = False, limit: int | None = None,
@@ -965,7 +952,8 @@ async def _limited_changes(
     running = {int(x) for x in (last["running"] or ()) if int(x) <= top}
     running |= {x for x in point.running if x > top}
     rest = SyncPoint(top, tuple(sorted(running)), last["href"])
-    return Changes(_page_token(cal, rest), *split(kept), truncated=True)
+    mark = ".".join(str(x) for x in (rest.top, *rest.running))
+    return Changes(_token(cal, mark, rest.after), *split(kept), truncated=True)
 
 
 # --- unit schedules and feeds ------------------------------------------------------
