@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from congvu.mailserver.imap.service import start_imap
 from congvu.services import Services
@@ -13,6 +16,19 @@ from congvu.store.db import Database
 
 from .conftest import AN, deliver, message
 from .transcript import Raw, ok
+
+
+@asynccontextmanager
+async def second_node(services: Services) -> AsyncIterator[tuple[Services, Any]]:
+    """Another server node on the same database, with its own IMAP listener."""
+    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
+    node2 = Services.build(services.settings, db2, tls=services.tls)
+    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
+    try:
+        yield node2, srv2
+    finally:
+        await srv2.stop()
+        await db2.close()
 
 
 async def _select(port: int, mailbox: str = "INBOX", pre: str | None = None) -> Raw:
@@ -112,10 +128,7 @@ async def test_select_after_changes_on_this_and_another_node(imap, services):
         return lines[0].split()[2:]
 
     assert await view(imap.port) == [b"1", b"2", b"3", b"4", b"5", b"6"]  # fills the cache
-    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
-    node2 = Services.build(services.settings, db2, tls=services.tls)
-    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
-    try:
+    async with second_node(services) as (node2, srv2):
         other = await _select(srv2.port)
         assert ok(await other.cmd("STORE 2,4 +FLAGS.SILENT (\\Deleted)"))
         assert ok(await other.cmd("EXPUNGE"))
@@ -130,9 +143,6 @@ async def test_select_after_changes_on_this_and_another_node(imap, services):
         assert [x.split(b"UID ")[1] for x in lines[:-1]] == [b"1)\r\n", b"3)\r\n", b"5)\r\n",
                                                             b"6)\r\n", b"7)\r\n"]
         await c.close()
-    finally:
-        await srv2.stop()
-        await db2.close()
 
 
 async def test_new_mail_and_flag_changes_reach_other_sessions(imap, services):
@@ -152,10 +162,7 @@ async def test_new_mail_and_flag_changes_reach_other_sessions(imap, services):
 
 async def test_idle_sees_changes_made_through_another_node(imap, services: Services):
     await deliver(services, AN, message("a"))
-    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
-    node2 = Services.build(services.settings, db2, tls=services.tls)
-    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
-    try:
+    async with second_node(services) as (_node2, srv2):
         idler = await _select(imap.port)
         await idler.send(b"i1 IDLE\r\n")
         assert (await idler.line()).startswith(b"+ ")
@@ -174,9 +181,6 @@ async def test_idle_sees_changes_made_through_another_node(imap, services: Servi
         assert (await idler.until("i1"))[-1].startswith(b"i1 OK")
         await idler.close()
         await other.close()
-    finally:
-        await srv2.stop()
-        await db2.close()
 
 
 async def test_uids_strictly_increase_under_concurrent_appends(imap, services):
@@ -364,10 +368,7 @@ async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, service
                           b"* 4 FETCH (UID 4 FLAGS (\\Seen))\r\n",
                           b"* 5 FETCH (UID 5 FLAGS ())\r\n"]
     assert cached() == [(1, b""), (2, b"\\Seen"), (3, b""), (4, b"\\Seen"), (5, b"")]
-    db2 = await Database.connect(services.db.params, min_size=1, max_size=4)
-    node2 = Services.build(services.settings, db2, tls=services.tls)
-    srv2 = await start_imap(node2, port=0, tls_port=None, retention=False)
-    try:
+    async with second_node(services) as (node2, srv2):
         other = await _select(srv2.port)
         assert ok(await other.cmd("UID STORE 3 +FLAGS.SILENT ($Done \\Flagged)"))
         lines = await a.cmd("UID FETCH 2:4 (FLAGS)")
@@ -403,9 +404,6 @@ async def test_flags_from_the_node_copy_follow_changes_on_any_node(imap, service
                               b"* 4 FETCH (UID 5 FLAGS ())\r\n",
                               b"* 5 FETCH (UID 6 FLAGS ())\r\n"]
         await other.close()
-    finally:
-        await srv2.stop()
-        await db2.close()
     await a.close()
 
 
